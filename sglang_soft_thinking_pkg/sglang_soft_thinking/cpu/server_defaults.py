@@ -1,0 +1,34 @@
+"""Choose SGLang's CPU options for the user on a machine without CUDA.
+
+Patches ``ServerArgs.resolve_once`` (SGLang 0.5.23) with a BEFORE hook: options
+the user left unset get the values SGLang's CPU path needs without AMX:
+``device="cpu"``, ``attention_backend="torch_native"`` and the overlap
+scheduler off. Options the user set are kept. Registered only while the
+``sgl_kernel`` stand-in is active (see :mod:`.boot`); delete it together with
+the stand-in.
+"""
+
+from __future__ import annotations
+
+TARGET = "sglang.srt.server_args.ServerArgs.resolve_once"
+
+
+def apply_cpu_defaults(server_args) -> None:
+    if server_args.device is None:
+        server_args.device = "cpu"
+    if server_args.device != "cpu":
+        return
+    if server_args.attention_backend is None:
+        server_args.attention_backend = "torch_native"
+    server_args.disable_overlap_schedule = True
+
+
+def _before_resolve(server_args, *args, **kwargs):
+    if not getattr(server_args, "_resolution_finished", False):
+        apply_cpu_defaults(server_args)
+
+
+def register() -> None:
+    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
+
+    HookRegistry.register(TARGET, _before_resolve, HookType.BEFORE)

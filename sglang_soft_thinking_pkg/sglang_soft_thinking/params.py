@@ -1,0 +1,138 @@
+"""The soft-thinking request parameters (DESIGN §5): one validated model.
+
+Shared by the OpenAI server (request body ``soft_thinking``), the SGLang plugin
+(``sampling_params.custom_params["soft_thinking"]``) and the benchmark harness.
+The reference fork's flat names are accepted through :meth:`SoftThinkingParams.from_flat`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+# The largest max_topk a request may ask for. The engine sizes its per-request
+# buffers by it; set SOFTTHINK_MAX_TOPK (or the server's --max-topk-limit) to change it.
+DEFAULT_MAX_TOPK_LIMIT = 64
+CUSTOM_PARAMS_KEY = "soft_thinking"
+
+
+def max_topk_limit() -> int:
+    return int(os.environ.get("SOFTTHINK_MAX_TOPK", DEFAULT_MAX_TOPK_LIMIT))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GumbelNoise(_Strict):
+    type: Literal["gumbel"]
+    temperature: float = Field(0.5, gt=0)
+
+
+class DirichletNoise(_Strict):
+    type: Literal["dirichlet"]
+    alpha: float = Field(1.0, gt=0)
+
+
+Noise = Annotated[Union[GumbelNoise, DirichletNoise], Field(discriminator="type")]
+
+
+class AfterThinking(_Strict):
+    """Ordinary sampling once thinking has ended. temperature 0 is greedy."""
+
+    temperature: float = Field(0.6, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    top_k: int = Field(30, ge=-1)
+    min_p: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _top_k_not_zero(self):
+        if self.top_k == 0:
+            raise ValueError("top_k must be -1 (all tokens) or at least 1")
+        return self
+
+
+class SoftThinkingParams(_Strict):
+    enabled: bool = True
+    max_topk: int = Field(10, ge=1)
+    min_p: float = Field(0.001, ge=0, le=1)
+    early_stopping_entropy_threshold: float = Field(0.01, ge=0)
+    early_stopping_length_threshold: int = Field(256, ge=1)
+    think_end_str: str = Field("</think>", min_length=1)
+    max_thinking_tokens: int | None = Field(None, ge=0)
+    noise: Noise | None = None
+    after_thinking: AfterThinking = AfterThinking()
+    return_trace: bool = False
+
+    @model_validator(mode="after")
+    def _max_topk_within_limit(self):
+        limit = max_topk_limit()
+        if self.max_topk > limit:
+            raise ValueError(f"max_topk must be at most {limit} (the server's limit)")
+        return self
+
+    @classmethod
+    def from_flat(cls, flat: dict[str, Any]) -> "SoftThinkingParams":
+        """Build from the reference fork's flat names (see FLAT_NAMES)."""
+        unknown = sorted(set(flat) - set(FLAT_NAMES))
+        if unknown:
+            raise ValueError(f"unknown soft-thinking parameter(s): {', '.join(unknown)}")
+        nested: dict[str, Any] = {"enabled": bool(flat.get("enable_soft_thinking", True))}
+        for name in ("max_topk", "min_p", "early_stopping_entropy_threshold",
+                     "early_stopping_length_threshold", "think_end_str",
+                     "max_thinking_tokens", "return_trace"):
+            if name in flat:
+                nested[name] = flat[name]
+        after = {key: flat[f"after_thinking_{key}"]
+                 for key in ("temperature", "top_p", "top_k", "min_p")
+                 if f"after_thinking_{key}" in flat}
+        if after:
+            nested["after_thinking"] = after
+        if flat.get("add_noise_gumbel_softmax"):
+            nested["noise"] = {"type": "gumbel",
+                               "temperature": flat.get("gumbel_softmax_temperature", 0.5)}
+        if flat.get("add_noise_dirichlet"):
+            if "noise" in nested:
+                raise ValueError("choose one of add_noise_gumbel_softmax and add_noise_dirichlet")
+            alpha = flat.get("dirichlet_alpha", flat.get("dirichlet_temperature", 1.0))
+            nested["noise"] = {"type": "dirichlet", "alpha": alpha}
+        return cls.model_validate(nested)
+
+    @classmethod
+    def from_custom_params(cls, custom_params: dict | None) -> "SoftThinkingParams | None":
+        """Parameters carried in SGLang's ``custom_params``; None when soft thinking is off.
+
+        Either nested (``{"soft_thinking": {...}}``) or flat (``{"enable_soft_thinking": true, ...}``).
+        """
+        if not custom_params:
+            return None
+        if CUSTOM_PARAMS_KEY in custom_params:
+            value = custom_params[CUSTOM_PARAMS_KEY]
+            params = value if isinstance(value, cls) else cls.model_validate(value)
+        else:
+            flat = {k: v for k, v in custom_params.items() if k in FLAT_NAMES}
+            if not flat.get("enable_soft_thinking"):
+                return None
+            params = cls.from_flat(flat)
+        return params if params.enabled else None
+
+
+FLAT_NAMES = (
+    "enable_soft_thinking", "max_topk", "min_p", "early_stopping_entropy_threshold",
+    "early_stopping_length_threshold", "think_end_str", "max_thinking_tokens",
+    "return_trace", "after_thinking_temperature", "after_thinking_top_p",
+    "after_thinking_top_k", "after_thinking_min_p", "add_noise_gumbel_softmax",
+    "gumbel_softmax_temperature", "add_noise_dirichlet", "dirichlet_alpha",
+    "dirichlet_temperature",
+)
+
+
+def describe_validation_error(error: ValidationError, prefix: str = "soft_thinking") -> str:
+    """One line per problem, each naming the full field path, for a 400 message."""
+    lines = []
+    for item in error.errors():
+        path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        lines.append(f"{path}: {item['msg']}")
+    return "; ".join(lines)
