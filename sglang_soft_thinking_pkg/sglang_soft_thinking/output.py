@@ -1,0 +1,77 @@
+"""What a soft-thinking request reports back (DESIGN §5), built from the engine's output.
+
+The engine attaches one record per output token under ``meta_info["soft_thinking"]``
+(SGLang's ``customized_info`` channel). A record is ``None`` for requests without
+soft thinking, else a tuple ``(kind, entropy, ids, weights)``:
+
+* ``kind`` -- ``"think"`` for a concept-token step, ``"cold_stop"`` / ``"budget"`` for a
+  think-end token the engine wrote because Cold Stop fired or the budget ran out,
+  ``"answer"`` for a token sampled after thinking;
+* ``entropy`` -- the step's entropy in nats (``"think"`` steps only, else None);
+* ``ids`` / ``weights`` -- the concept token, sorted by weight, only when the request
+  asked for ``return_trace`` (else None).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+META_INFO_KEY = "soft_thinking"
+THINK, COLD_STOP, BUDGET, ANSWER = "think", "cold_stop", "budget", "answer"
+
+
+@dataclass
+class SoftThinkingSummary:
+    thinking_tokens: int
+    end_reason: str  # think_end | cold_stop | budget | stop | length
+    trace: list[dict] | None = field(default=None)
+
+    def to_json(self) -> dict:
+        out = {"thinking_tokens": self.thinking_tokens, "end_reason": self.end_reason}
+        if self.trace is not None:
+            out["trace"] = self.trace
+        return out
+
+
+def summarize(records: list | None, finish_reason: str, return_trace: bool) -> SoftThinkingSummary:
+    """Summarise one finished request's records.
+
+    ``finish_reason`` is the request's OpenAI finish reason (``"stop"`` or ``"length"``),
+    used when the request ended while still thinking. ``thinking_tokens`` counts every
+    token before the answer, the think-end string included.
+    """
+    records = [r for r in (records or []) if r is not None]
+    kinds = [r[0] for r in records]
+    thinking_tokens = sum(1 for kind in kinds if kind != ANSWER)
+    if COLD_STOP in kinds:
+        end_reason = COLD_STOP
+    elif BUDGET in kinds:
+        end_reason = BUDGET
+    elif ANSWER in kinds:
+        end_reason = "think_end"
+    else:
+        end_reason = "length" if finish_reason == "length" else "stop"
+    trace = None
+    if return_trace:
+        trace = [
+            {"ids": list(r[2]), "weights": list(r[3]), "entropy": r[1]}
+            for r in records
+            if r[0] == THINK and r[2] is not None
+        ]
+    return SoftThinkingSummary(thinking_tokens, end_reason, trace)
+
+
+def split_reasoning(text: str, think_end_str: str, think_end_is_one_token: bool) -> tuple[str | None, str | None]:
+    """Split generated text into (reasoning_content, content) at the first think-end string.
+
+    Without a think-end string the request stopped while thinking: a model whose
+    vocabulary has the think-end string as one token was cut off mid-thought, so all
+    of it is reasoning; for any other model all of it is content, so a plain chat
+    client still sees the text.
+    """
+    index = text.find(think_end_str)
+    if index >= 0:
+        return text[:index], text[index + len(think_end_str):].lstrip("\n")
+    if think_end_is_one_token:
+        return text, None
+    return None, text
