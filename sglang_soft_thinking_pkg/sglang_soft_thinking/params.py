@@ -100,17 +100,46 @@ class SoftThinkingParams(_Strict):
             nested["noise"] = {"type": "dirichlet", "alpha": alpha}
         return cls.model_validate(nested)
 
+    def to_flat(self) -> dict[str, Any]:
+        """The reference fork's flat names: JSON scalars only, as SGLang's custom_params requires."""
+        flat: dict[str, Any] = {
+            "enable_soft_thinking": self.enabled, "max_topk": self.max_topk, "min_p": self.min_p,
+            "early_stopping_entropy_threshold": self.early_stopping_entropy_threshold,
+            "early_stopping_length_threshold": self.early_stopping_length_threshold,
+            "think_end_str": self.think_end_str, "max_thinking_tokens": self.max_thinking_tokens,
+            "return_trace": self.return_trace,
+        }
+        for key, value in self.after_thinking.model_dump().items():
+            flat[f"after_thinking_{key}"] = value
+        if isinstance(self.noise, GumbelNoise):
+            flat.update(add_noise_gumbel_softmax=True, gumbel_softmax_temperature=self.noise.temperature)
+        elif isinstance(self.noise, DirichletNoise):
+            flat.update(add_noise_dirichlet=True, dirichlet_alpha=self.noise.alpha)
+        return flat
+
+    def to_custom_params(self) -> dict[str, Any]:
+        return {CUSTOM_PARAMS_KEY: self.to_flat()}
+
+    @classmethod
+    def parse(cls, value: Any) -> "SoftThinkingParams":
+        """The nested DESIGN §5 object, or the same settings under the flat names."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, dict) and any(k in _FLAT_ONLY or k.startswith("after_thinking_") for k in value):
+            return cls.from_flat(value)
+        return cls.model_validate(value)
+
     @classmethod
     def from_custom_params(cls, custom_params: dict | None) -> "SoftThinkingParams | None":
         """Parameters carried in SGLang's ``custom_params``; None when soft thinking is off.
 
-        Either nested (``{"soft_thinking": {...}}``) or flat (``{"enable_soft_thinking": true, ...}``).
+        Either under one key (``{"soft_thinking": {...}}``, nested or flat names) or
+        flat at the top (``{"enable_soft_thinking": true, "max_topk": 10, ...}``).
         """
         if not custom_params:
             return None
         if CUSTOM_PARAMS_KEY in custom_params:
-            value = custom_params[CUSTOM_PARAMS_KEY]
-            params = value if isinstance(value, cls) else cls.model_validate(value)
+            params = cls.parse(custom_params[CUSTOM_PARAMS_KEY])
         else:
             flat = {k: v for k, v in custom_params.items() if k in FLAT_NAMES}
             if not flat.get("enable_soft_thinking"):
@@ -127,6 +156,9 @@ FLAT_NAMES = (
     "gumbel_softmax_temperature", "add_noise_dirichlet", "dirichlet_alpha",
     "dirichlet_temperature",
 )
+# Flat names that never appear in the nested form, so their presence tells the forms apart.
+_FLAT_ONLY = {"enable_soft_thinking", "add_noise_gumbel_softmax", "gumbel_softmax_temperature",
+              "add_noise_dirichlet", "dirichlet_alpha", "dirichlet_temperature"}
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "soft_thinking") -> str:

@@ -28,7 +28,5 @@ def _before_resolve(server_args, *args, **kwargs):
         apply_cpu_defaults(server_args)
 
 
-def register() -> None:
-    from sglang.srt.plugins.hook_registry import HookRegistry, HookType
-
-    HookRegistry.register(TARGET, _before_resolve, HookType.BEFORE)
+def register(registry, hook_type) -> None:
+    registry.register(TARGET, _before_resolve, hook_type.BEFORE)

@@ -1,0 +1,168 @@
+"""The soft-thinking maths (DESIGN §4), as plain functions on batched tensors.
+
+No SGLang import. Every function takes one row per request; per-row parameters
+are tensors, so requests with different settings share one call and nothing
+here synchronises with the host.
+
+Steps 3 and 5 keep a prefix of the probability-sorted vocabulary and
+renormalise, and renormalising twice equals renormalising once over the final
+support. So instead of sorting the whole vocabulary, the functions fetch the
+``fetch_k`` most probable tokens and apply every cut to that prefix. The
+caller chooses ``fetch_k`` so nothing is lost (see :func:`required_fetch_k`):
+at least the largest ``max_topk``, at least every finite ``top_k``, and the
+whole vocabulary when Dirichlet noise needs the full support.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# SGLang's "no top-k limit" is a very large top_k; anything at or above the
+# vocabulary size means all tokens.
+TOP_K_ALL = 1 << 30
+NOISE_NONE, NOISE_GUMBEL, NOISE_DIRICHLET = 0, 1, 2
+
+
+@dataclass
+class ConceptToken:
+    ids: torch.Tensor  # [B, K] int64, sorted by weight, descending
+    weights: torch.Tensor  # [B, K] float32, each row sums to 1 (zeros past the support)
+    entropy: torch.Tensor  # [B] float32, nats, of the full temperature-scaled distribution
+
+
+def required_fetch_k(vocab_size: int, k_max: int, finite_top_ks: list[int], full_support: bool) -> int:
+    """How many top tokens a batch must fetch so that the prefix cuts are exact."""
+    if full_support:
+        return vocab_size
+    return min(vocab_size, max([k_max, *finite_top_ks]))
+
+
+def scaled_probs(logits: torch.Tensor, temperature: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step 1: ``p = softmax(z / T)``; also returns ``ln p``. logits [B, V], temperature [B]."""
+    log_p = torch.log_softmax(logits.float() / temperature.float().unsqueeze(1), dim=-1)
+    return log_p.exp(), log_p
+
+
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Step 2: ``H = -sum(p ln p)`` over the full distribution, in nats; 0 ln 0 = 0."""
+    return torch.special.entr(probs).sum(dim=-1)
+
+
+def prefix_keep_mask(
+    sorted_probs: torch.Tensor,  # [B, F], descending
+    top_k: torch.Tensor,  # [B] int
+    top_p: torch.Tensor,  # [B] float
+    min_p: torch.Tensor,  # [B] float
+) -> torch.Tensor:
+    """Step 3 on a sorted prefix: top-k, then top-p on the top-k-renormalised mass, then min-p.
+
+    Top-p keeps token i iff the renormalised mass strictly before it is <= top_p
+    (the token that crosses top_p stays). Min-p drops ``p < min_p * max(p)``; it is
+    scale-free, so renormalising before it changes nothing.
+    """
+    positions = torch.arange(sorted_probs.shape[1], device=sorted_probs.device)
+    keep = positions.unsqueeze(0) < top_k.unsqueeze(1)
+    kept = sorted_probs * keep
+    # Mass of the top-k set; 1 when top-k keeps the whole vocabulary (it may reach past the prefix).
+    top_k_mass = torch.where(top_k >= TOP_K_ALL, torch.ones_like(top_p), kept.sum(dim=-1))
+    mass_before = kept.cumsum(dim=-1) - kept
+    keep &= mass_before <= top_p.unsqueeze(1) * top_k_mass.unsqueeze(1)
+    keep &= sorted_probs >= min_p.unsqueeze(1) * sorted_probs[:, :1]
+    return keep
+
+
+def renormalise(weights: torch.Tensor) -> torch.Tensor:
+    return weights / weights.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
+
+
+def dirichlet_noise(weights: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+    """Step 4 (Dirichlet): ``p ~ Dir(alpha * p)`` over the support (weights > 0).
+
+    Sampled as normalised Gamma(alpha * p_i) draws; tokens outside the support
+    keep weight 0. If every draw underflows to 0 the row keeps its weights.
+    """
+    support = weights > 0
+    concentration = torch.where(support, alpha.unsqueeze(1) * weights, torch.ones_like(weights))
+    gamma = torch.distributions.Gamma(concentration, torch.ones_like(concentration))
+    draws = gamma.sample() * support
+    total = draws.sum(dim=-1, keepdim=True)
+    return torch.where(total > 0, draws / total.clamp_min(torch.finfo(draws.dtype).tiny), weights)
+
+
+def gumbel_softmax_noise(weights: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+    """Step 4 (Gumbel-softmax) on step 5's top-k: ``softmax((ln w + g) / tau)``, g ~ Gumbel(0, 1).
+
+    Zero weights stay zero (ln 0 = -inf).
+    """
+    uniform = torch.rand_like(weights).clamp(torch.finfo(weights.dtype).tiny, 1.0)
+    gumbel = -torch.log(-torch.log(uniform))
+    return torch.softmax((torch.log(weights) + gumbel) / tau.unsqueeze(1), dim=-1)
+
+
+def keep_top(ids: torch.Tensor, weights: torch.Tensor, max_topk: torch.Tensor, k_max: int):
+    """Step 5: sort by weight, keep each row's ``max_topk`` largest (<= k_max columns), renormalise."""
+    weights, order = weights.sort(dim=-1, descending=True)
+    ids = ids.gather(1, order)
+    weights, ids = weights[:, :k_max], ids[:, :k_max]
+    positions = torch.arange(weights.shape[1], device=weights.device)
+    weights = weights * (positions.unsqueeze(0) < max_topk.unsqueeze(1))
+    return ids, renormalise(weights)
+
+
+def concept_token(
+    logits: torch.Tensor,  # [B, V]
+    *,
+    temperature: torch.Tensor,  # [B] > 0
+    top_k: torch.Tensor,  # [B] int, TOP_K_ALL for no limit
+    top_p: torch.Tensor,  # [B]
+    min_p: torch.Tensor,  # [B]
+    max_topk: torch.Tensor,  # [B] int, 1..k_max
+    k_max: int,
+    fetch_k: int,
+    noise_kind: torch.Tensor | None = None,  # [B] int: NOISE_NONE / NOISE_GUMBEL / NOISE_DIRICHLET
+    noise_param: torch.Tensor | None = None,  # [B]: Gumbel tau or Dirichlet alpha
+) -> ConceptToken:
+    """Steps 1-5 for a batch: the concept token of each row."""
+    probs, _ = scaled_probs(logits, temperature)
+    step_entropy = entropy(probs)
+    sorted_probs, sorted_ids = probs.topk(fetch_k, dim=-1)  # [B, F]
+    weights = renormalise(sorted_probs * prefix_keep_mask(sorted_probs, top_k, top_p, min_p))
+    if noise_kind is not None:
+        is_dirichlet = (noise_kind == NOISE_DIRICHLET).unsqueeze(1)
+        weights = torch.where(is_dirichlet, dirichlet_noise(weights, noise_param), weights)
+    ids, weights = keep_top(sorted_ids, weights, max_topk, k_max)
+    if noise_kind is not None:
+        is_gumbel = (noise_kind == NOISE_GUMBEL).unsqueeze(1)
+        noisy = gumbel_softmax_noise(weights, noise_param)
+        weights = torch.where(is_gumbel, noisy, weights)
+        weights, order = weights.sort(dim=-1, descending=True)
+        ids = ids.gather(1, order)
+    return ConceptToken(ids=ids, weights=weights, entropy=step_entropy)
+
+
+def sample_tokens(
+    logits: torch.Tensor,  # [B, V]
+    *,
+    temperature: torch.Tensor,  # [B]; 0 means greedy
+    top_k: torch.Tensor,
+    top_p: torch.Tensor,
+    min_p: torch.Tensor,
+    fetch_k: int,
+) -> torch.Tensor:
+    """Ordinary sampling for the answer phase, with the after-thinking parameters. Returns [B] ids."""
+    greedy = temperature <= 0
+    safe_temperature = torch.where(greedy, torch.ones_like(temperature), temperature)
+    probs, _ = scaled_probs(logits, safe_temperature)
+    sorted_probs, sorted_ids = probs.topk(fetch_k, dim=-1)
+    weights = renormalise(sorted_probs * prefix_keep_mask(sorted_probs, top_k, top_p, min_p))
+    choice = torch.multinomial(weights, num_samples=1)  # [B, 1]
+    sampled = sorted_ids.gather(1, choice).squeeze(1)
+    return torch.where(greedy, sorted_ids[:, 0], sampled)
+
+
+def mix_embeddings(token_embeddings: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Step 6: ``sum_i w_i E[ids_i]``. token_embeddings [B, K, H], weights [B, K] -> [B, H]."""
+    mixed = torch.einsum("bk,bkh->bh", weights.float(), token_embeddings.float())
+    return mixed.to(token_embeddings.dtype)
