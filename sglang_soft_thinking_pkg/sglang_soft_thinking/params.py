@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 # The largest max_topk a request may ask for. The engine sizes its per-request
 # buffers by it; set SOFTTHINK_MAX_TOPK (or the server's --max-topk-limit) to change it.
@@ -66,12 +66,13 @@ class SoftThinkingParams(_Strict):
     after_thinking: AfterThinking = AfterThinking()
     return_trace: bool = False
 
-    @model_validator(mode="after")
-    def _max_topk_within_limit(self):
+    @field_validator("max_topk")
+    @classmethod
+    def _max_topk_within_limit(cls, value: int) -> int:
         limit = max_topk_limit()
-        if self.max_topk > limit:
-            raise ValueError(f"max_topk must be at most {limit} (the server's limit)")
-        return self
+        if value > limit:
+            raise ValueError(f"must be at most {limit} (the server's limit)")
+        return value
 
     @classmethod
     def from_flat(cls, flat: dict[str, Any]) -> "SoftThinkingParams":

@@ -118,7 +118,7 @@ def admit_new_requests(scheduler, batch) -> list[RequestSettings]:
         if settings is not None:
             soft.append(settings)
     if new_rows and (soft or rt.table is not None):
-        table = rt.ensure_table(scheduler.req_to_token_pool.size, scheduler.device)
+        table = rt.ensure_table(scheduler.req_to_token_pool.req_to_token.shape[0], scheduler.device)
         table.admit(new_rows, new_settings)
     return soft
 
