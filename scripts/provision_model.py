@@ -12,22 +12,17 @@ Running it again when the folder is complete does nothing.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+# The default model's folder is defined once, in server/models.py; the repository
+# root goes on the path so this script also runs before the project is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from server.models import default_model_dir  # noqa: E402
+
 GGUF_FILE_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer.json")
-
-
-def softthink_home() -> Path:
-    return Path(os.environ.get("SOFTTHINK_HOME", Path.home() / ".cache" / "softthink"))
-
-
-def default_model_dir() -> Path:
-    return softthink_home() / "models" / DEFAULT_MODEL_NAME
 
 
 def is_provisioned(model_dir: Path) -> bool:

@@ -205,7 +205,9 @@ class SoftThinkingTable:
         self.low_entropy_run[rows] = run
         self.thinking_steps[rows] = steps
         self.recent[rows] = recent
-        self.has_concept[rows] = torch.where(counts, thinking, self.has_concept[rows])
+        # A think-end string the model wrote itself is fed back as its plain token,
+        # so the answer starts after a discrete think-end like after a forced one.
+        self.has_concept[rows] = torch.where(counts, thinking & ~end_hit, self.has_concept[rows])
         # Store the concept at full width (zero weights past k_used) so no column
         # keeps a value from an earlier step or an earlier occupant of the row.
         keep = thinking.unsqueeze(1)

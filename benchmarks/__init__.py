@@ -1,0 +1,1 @@
+"""Benchmarks against a running server: the harness and the throughput benchmark."""

@@ -1,0 +1,230 @@
+"""Output tokens/s of our server against stock ``sglang.launch_server`` on the same model.
+
+    .venv/bin/python -m benchmarks.server_overhead --out runs/server_overhead.json
+
+Starts each server in turn (same model, same KV budget, same scheduler options), sends the
+same prompts at each concurrency with the async OpenAI client, every request producing
+exactly ``--output-len`` tokens (``ignore_eos``), and reports ours/stock per concurrency
+(target: at least 0.95). Each measurement is repeated ``--rounds`` times and the best
+round counts, which damps the noise of other work on the machine. Also reported: the CPU
+time the server's main process (HTTP, tokenization, streaming; the engine's scheduler runs
+in a subprocess) spent per output token, which other load on the machine disturbs less.
+Not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+import openai
+import psutil
+
+from server.models import default_model_dir
+
+logger = logging.getLogger("benchmarks.server_overhead")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 0.95
+TOPICS = ["the sea", "a lighthouse keeper", "mountains in winter", "a robot learning to paint",
+          "the history of bread", "a city at night", "bees", "an old library",
+          "a long train journey", "volcanoes", "a chess game", "the first day of school",
+          "rainforests", "a lost key", "the moon landing", "a quiet village"]
+
+
+@dataclass
+class Measurement:
+    concurrency: int
+    num_requests: int
+    output_tokens: int
+    seconds: float
+    main_process_cpu_s: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.output_tokens / self.seconds
+
+    @property
+    def main_cpu_ms_per_token(self) -> float:
+        return 1000 * self.main_process_cpu_s / self.output_tokens
+
+
+def server_command(kind: str, model_path: Path, port: int, max_total_tokens: int) -> list[str]:
+    common = ["--model-path", str(model_path), "--port", str(port),
+              "--max-total-tokens", str(max_total_tokens), "--log-level", "warning"]
+    if kind == "ours":
+        return [sys.executable, "-m", "server", *common]
+    # Our server runs SGLang's scheduler with sleep_on_idle; give stock the same.
+    return [sys.executable, "-m", "sglang.launch_server", *common, "--sleep-on-idle"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer:
+    """A server subprocess in its own process group; the whole group is killed on exit."""
+
+    def __init__(self, args: list[str], port: int, log_path: Path):
+        self.port, self.log_path = port, log_path
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def wait_healthy(self, timeout_s: float = 600) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited; log:\n{self.log_path.read_text()[-4000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise RuntimeError(f"server not healthy after {timeout_s} s; log: {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=30)
+
+
+async def one_request(client: openai.AsyncOpenAI, model: str, topic: str, args) -> int:
+    """Output tokens of one chat request, as the server's usage reports them."""
+    request = dict(model=model, messages=[{"role": "user", "content": f"Write about {topic}."}],
+                   max_tokens=args.output_len, temperature=args.temperature,
+                   extra_body={"ignore_eos": True})
+    if not args.stream:
+        response = await client.chat.completions.create(**request)
+        return response.usage.completion_tokens
+    usage = None
+    stream = await client.chat.completions.create(**request, stream=True,
+                                                  stream_options={"include_usage": True})
+    async for chunk in stream:
+        usage = chunk.usage or usage
+    return usage.completion_tokens
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+async def measure(base_url: str, pid: int, concurrency: int, args) -> Measurement:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0, timeout=3600)
+    model = (await client.models.list()).data[0].id
+    limit = asyncio.Semaphore(concurrency)
+    num_requests = max(args.num_prompts, concurrency)
+
+    async def bounded(i: int) -> int:
+        async with limit:
+            return await one_request(client, model, TOPICS[i % len(TOPICS)], args)
+
+    await one_request(client, model, "warming up", args)
+    start, start_cpu = time.perf_counter(), cpu_seconds(pid)
+    tokens = await asyncio.gather(*(bounded(i) for i in range(num_requests)))
+    seconds, cpu = time.perf_counter() - start, cpu_seconds(pid) - start_cpu
+    await client.close()
+    return Measurement(concurrency, num_requests, sum(tokens), seconds, cpu)
+
+
+def bench_server(kind: str, args, log_dir: Path) -> dict[int, Measurement]:
+    port = free_port()
+    server = RunningServer(server_command(kind, args.model_path, port, args.max_total_tokens),
+                           port, log_dir / f"{kind}.log")
+    logger.info("starting %s server (log: %s)", kind, server.log_path)
+    try:
+        server.wait_healthy()
+        best: dict[int, Measurement] = {}
+        for concurrency in args.concurrency:
+            for round_index in range(args.rounds):
+                result = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", server.process.pid,
+                                             concurrency, args))
+                logger.info("%s c=%d round %d: %.2f tok/s, main process %.2f CPU ms/token", kind,
+                            concurrency, round_index + 1, result.tokens_per_s,
+                            result.main_cpu_ms_per_token)
+                if concurrency not in best or result.tokens_per_s > best[concurrency].tokens_per_s:
+                    best[concurrency] = result
+        return best
+    finally:
+        server.stop()
+
+
+def report(ours: dict[int, Measurement], stock: dict[int, Measurement], args) -> dict:
+    rows = []
+    print(f"{'concurrency':>11} {'ours tok/s':>11} {'stock tok/s':>12} {'ours/stock':>11}"
+          f" {'ours cpu ms/tok':>16} {'stock cpu ms/tok':>17}")
+    for concurrency in args.concurrency:
+        a, b = ours[concurrency], stock[concurrency]
+        ratio = a.tokens_per_s / b.tokens_per_s
+        print(f"{concurrency:>11} {a.tokens_per_s:>11.2f} {b.tokens_per_s:>12.2f} {ratio:>11.3f}"
+              f" {a.main_cpu_ms_per_token:>16.2f} {b.main_cpu_ms_per_token:>17.2f}")
+        rows.append({"concurrency": concurrency, "ratio": ratio,
+                     "ours": _row(a), "stock": _row(b)})
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
+    return {"config": config, "target_ratio": TARGET_RATIO, "results": rows,
+            "meets_target": all(r["ratio"] >= TARGET_RATIO for r in rows)}
+
+
+def _row(measurement: Measurement) -> dict:
+    return {**asdict(measurement), "tokens_per_s": measurement.tokens_per_s,
+            "main_cpu_ms_per_token": measurement.main_cpu_ms_per_token}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-path", type=Path, default=default_model_dir())
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--num-prompts", type=int, default=16,
+                        help="requests per measurement (at least the concurrency)")
+    parser.add_argument("--output-len", type=int, default=64, help="tokens per request")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-total-tokens", type=int, default=32768)
+    parser.add_argument("--rounds", type=int, default=1, help="repeats; the best counts")
+    parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Turn SIGTERM into an exception, so the servers started here are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    log_dir = Path(tempfile.mkdtemp(prefix="softthink-bench-"))
+    ours = bench_server("ours", args, log_dir)
+    stock = bench_server("stock", args, log_dir)
+    results = report(ours, stock, args)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        logger.info("results written to %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""``python -m server [flags]``: start the engine, then serve the OpenAI API until stopped."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from pydantic import ValidationError
+
+from server.models import model_dir_problem
+from server.settings import ServerSettings, parse_settings
+
+logger = logging.getLogger("server")
+
+
+def serve(settings: ServerSettings) -> None:
+    import uvicorn
+
+    from server.app import create_app
+    from server.engine import EngineHandle
+
+    handle = EngineHandle.start(settings)
+    try:
+        app = create_app(handle, settings)
+        config = uvicorn.Config(app, host=settings.host, port=settings.port,
+                                log_level=settings.log_level,
+                                access_log=settings.log_level == "debug")
+        server = uvicorn.Server(config)
+        loop = handle.engine.loop
+
+        async def run() -> None:
+            # Start the engine's result loop now, on this event loop, so that its signal
+            # handlers are in place before uvicorn's: SIGTERM and Ctrl-C then stop uvicorn.
+            handle.engine.tokenizer_manager.auto_create_handle_loop()
+            logger.info("serving %s on http://%s:%d/v1", handle.model_name,
+                        settings.host, settings.port)
+            await server.serve()
+
+        loop.run_until_complete(run())
+    finally:
+        handle.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = parse_settings(argv)
+    except ValidationError as error:
+        problems = "; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                             for e in error.errors())
+        print(f"error: {problems}", file=sys.stderr)
+        return 2
+    problem = model_dir_problem(settings.resolved_model_path())
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

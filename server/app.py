@@ -1,0 +1,149 @@
+"""The FastAPI app: OpenAI routes over an :class:`~server.engine.EngineHandle` in ``app.state``.
+
+Each route validates its body, builds a :class:`~server.engine.GenerationJob`, and returns
+JSON or a stream; every error goes through :mod:`server.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from server.engine import EngineHandle, GenerationJob, build_sampling_params
+from server.errors import APIError, from_validation_error, install_handlers, invalid_request
+from server.protocol import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+    SamplingFields,
+)
+from server.results import chat_completion, choice_result, text_completion
+from server.settings import ServerSettings
+from server.soft_thinking import parse_soft_thinking
+from server.streaming import chat_events, completion_events, streaming_response
+
+
+def create_app(engine_handle: EngineHandle, settings: ServerSettings) -> FastAPI:
+    app = FastAPI(title="soft-thinking server", docs_url=None, redoc_url=None)
+    app.state.engine = engine_handle
+    app.state.settings = settings
+    app.state.created = int(time.time())
+    install_handlers(app)
+    app.include_router(_openai_routes())
+
+    @app.get("/health")
+    async def health(request: Request) -> dict:
+        handle: EngineHandle = request.app.state.engine
+        return {"status": "ok", "model": handle.model_name,
+                "num_running_requests": handle.num_running_requests}
+
+    return app
+
+
+async def _check_api_key(request: Request) -> None:
+    api_key = request.app.state.settings.api_key
+    if api_key is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not secrets.compare_digest(token.strip(), api_key):
+        raise APIError(401, "a valid API key is required: 'Authorization: Bearer KEY'",
+                       code="invalid_api_key")
+
+
+def _openai_routes() -> APIRouter:
+    router = APIRouter(prefix="/v1", dependencies=[Depends(_check_api_key)])
+
+    @router.get("/models")
+    async def list_models(request: Request) -> Response:
+        handle: EngineHandle = request.app.state.engine
+        settings: ServerSettings = request.app.state.settings
+        card = ModelCard(id=handle.model_name, created=request.app.state.created,
+                         root=str(settings.resolved_model_path()),
+                         max_model_len=handle.context_len)
+        return _json(ModelList(data=[card]))
+
+    @router.post("/chat/completions")
+    async def chat_completions(request: Request) -> Response:
+        body = await _parse_body(request, ChatCompletionRequest)
+        handle: EngineHandle = request.app.state.engine
+        if body.logprobs:
+            raise invalid_request("logprobs: not supported by this server", "logprobs")
+        prompt = handle.chat_input_ids([m.as_template_input() for m in body.messages])
+        job = _job(request, body, [prompt], "messages")
+        if body.stream:
+            return await streaming_response(
+                chat_events(handle, job, handle.model_name, body.include_usage))
+        outputs = await handle.generate(job)
+        results = [choice_result(job, i, output) for i, output in enumerate(outputs)]
+        is_one_token = job.soft is not None and handle.is_one_token(job.soft.think_end_str)
+        return _json(chat_completion(job, handle.model_name, results, is_one_token))
+
+    @router.post("/completions")
+    async def completions(request: Request) -> Response:
+        body = await _parse_body(request, CompletionRequest)
+        handle: EngineHandle = request.app.state.engine
+        if body.logprobs is not None:
+            raise invalid_request("logprobs: not supported by this server", "logprobs")
+        if body.echo:
+            raise invalid_request("echo: not supported by this server", "echo")
+        job = _job(request, body, handle.text_input_ids(body.prompt), "prompt")
+        if body.stream:
+            return await streaming_response(
+                completion_events(handle, job, handle.model_name, body.include_usage))
+        outputs = await handle.generate(job)
+        results = [choice_result(job, i, output) for i, output in enumerate(outputs)]
+        return _json(text_completion(job, handle.model_name, results))
+
+    return router
+
+
+async def _parse_body(request: Request, model: type[BaseModel]):
+    """The validated body; a request for another model than ours is a 404."""
+    try:
+        body = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise invalid_request(f"the request body is not valid JSON: {error}") from None
+    try:
+        parsed = model.model_validate(body)
+    except ValidationError as error:
+        raise from_validation_error(error) from None
+    handle: EngineHandle = request.app.state.engine
+    settings: ServerSettings = request.app.state.settings
+    if parsed.model not in (None, handle.model_name, str(settings.resolved_model_path())):
+        raise APIError(404, f"model: '{parsed.model}' does not exist; this server serves "
+                       f"'{handle.model_name}'", param="model", code="model_not_found")
+    return parsed
+
+
+def _job(request: Request, body: SamplingFields, prompts: list[list[int]],
+         prompt_field: str) -> GenerationJob:
+    """Check soft-thinking parameters and lengths; build the engine job."""
+    handle: EngineHandle = request.app.state.engine
+    _reject_unsupported(body)
+    soft = parse_soft_thinking(body)
+    max_tokens_field = "max_tokens"
+    if getattr(body, "max_completion_tokens", None) is not None:
+        max_tokens_field = "max_completion_tokens"
+    max_new_tokens = min(handle.max_new_tokens(ids, body.max_new_tokens, prompt_field,
+                                               max_tokens_field) for ids in prompts)
+    return GenerationJob(prompts=prompts, n=body.n, soft=soft, seed=body.seed,
+                         sampling_params=build_sampling_params(body, soft, max_new_tokens))
+
+
+def _reject_unsupported(body: SamplingFields) -> None:
+    """Fields that would change the answer if honoured: say so instead of ignoring them."""
+    extra = body.model_extra or {}
+    if extra.get("tools"):
+        raise invalid_request("tools: not supported by this server", "tools")
+    response_format = extra.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
+        raise invalid_request("response_format: only 'text' is supported", "response_format")
+
+
+def _json(payload) -> Response:
+    return Response(content=payload.to_json_str(), media_type="application/json")

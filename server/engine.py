@@ -1,0 +1,239 @@
+"""The in-process SGLang engine and what the routes ask of it.
+
+:class:`EngineHandle` owns the ``sglang.Engine`` and the model's tokenizer: it turns
+messages and prompts into token ids, checks lengths against the context, runs a
+:class:`GenerationJob` (all its choices at once, whole or streamed) and aborts one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from typing import AsyncIterator
+
+from sglang_soft_thinking.params import SoftThinkingParams
+
+from server.errors import APIError, invalid_request
+from server.protocol import SamplingFields
+from server.settings import ServerSettings
+from server.soft_thinking import custom_params
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class GenerationJob:
+    """One API request as the engine sees it: each prompt times ``n`` choices.
+
+    Choice ``index = prompt_index * n + j`` runs as its own engine request with rid
+    ``f"{rid}-{index}"``; with a seed, choice ``index`` samples with ``seed + index``.
+    """
+
+    prompts: list[list[int]]
+    n: int
+    sampling_params: dict
+    soft: SoftThinkingParams | None = None
+    seed: int | None = None
+    rid: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def num_choices(self) -> int:
+        return len(self.prompts) * self.n
+
+    def choice_rid(self, index: int) -> str:
+        return f"{self.rid}-{index}"
+
+    def choice_params(self, index: int) -> dict:
+        params = dict(self.sampling_params)
+        if self.seed is not None:
+            params["sampling_seed"] = self.seed + index
+        return params
+
+    def prompt_of(self, index: int) -> list[int]:
+        return self.prompts[index // self.n]
+
+
+def build_sampling_params(request: SamplingFields, soft: SoftThinkingParams | None,
+                          max_new_tokens: int) -> dict:
+    """SGLang ``sampling_params`` for a request; unset fields keep SGLang's defaults.
+
+    The temperature defaults to 1.0 as in OpenAI's API. A soft-thinking request's own
+    ``min_p`` values travel in ``custom_params``, so the top-level one is not passed on.
+    """
+    params = {"max_new_tokens": max_new_tokens,
+              "temperature": 1.0 if request.temperature is None else request.temperature}
+    optional = {
+        "top_p": request.top_p, "top_k": request.top_k, "stop": request.stop,
+        "presence_penalty": request.presence_penalty,
+        "frequency_penalty": request.frequency_penalty,
+        "repetition_penalty": request.repetition_penalty,
+        "stop_token_ids": request.stop_token_ids,
+        "min_p": None if soft is not None else request.min_p,
+    }
+    params.update({key: value for key, value in optional.items() if value is not None})
+    if request.ignore_eos:
+        params["ignore_eos"] = True
+    if soft is not None:
+        params["custom_params"] = custom_params(soft)
+    return params
+
+
+class EngineHandle:
+    def __init__(self, engine, tokenizer, model_name: str, context_len: int):
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self.context_len = context_len
+        self._is_one_token: dict[str, bool] = {}
+
+    @classmethod
+    def start(cls, settings: ServerSettings) -> "EngineHandle":
+        """Start SGLang's engine (its scheduler and detokenizer subprocesses) in this process."""
+        if settings.max_topk_limit is not None:
+            # Read by the soft-thinking parameters here and in the scheduler processes,
+            # which inherit this environment.
+            os.environ["SOFTTHINK_MAX_TOPK"] = str(settings.max_topk_limit)
+        import sglang
+        from transformers import AutoTokenizer
+
+        model_path = str(settings.resolved_model_path())
+        # sleep_on_idle: the scheduler waits on its sockets instead of spinning a core
+        # while no request runs (it wakes as soon as one arrives).
+        engine_args = {"model_path": model_path, "log_level": settings.log_level,
+                       "sleep_on_idle": True,
+                       "max_total_tokens": settings.max_total_tokens,
+                       "max_running_requests": settings.max_running_requests}
+        engine = sglang.Engine(**{k: v for k, v in engine_args.items() if v is not None})
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        context_len = engine.tokenizer_manager.context_len
+        return cls(engine, tokenizer, settings.model_name(), context_len)
+
+    def shutdown(self) -> None:
+        self.engine.shutdown()
+
+    # --- prompts -------------------------------------------------------------------
+
+    def chat_input_ids(self, messages: list[dict]) -> list[int]:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise invalid_request("this model has no chat template: use /v1/completions",
+                                  "messages")
+        try:
+            return list(self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+        except Exception as error:  # the template itself rejects the conversation
+            raise invalid_request(f"messages: the chat template failed: {error}",
+                                  "messages") from None
+
+    def text_input_ids(self, prompt: str | list) -> list[list[int]]:
+        """Token ids of each prompt: a string, a list of strings, ids, or lists of ids."""
+        prompts = prompt if isinstance(prompt, list) and prompt else [prompt]
+        if all(isinstance(item, int) for item in prompts):
+            prompts = [prompts]
+        return [item if isinstance(item, list) else self.tokenizer(item).input_ids
+                for item in prompts]
+
+    def is_one_token(self, text: str) -> bool:
+        if text not in self._is_one_token:
+            ids = self.tokenizer.encode(text, add_special_tokens=False)
+            self._is_one_token[text] = len(ids) == 1
+        return self._is_one_token[text]
+
+    def max_new_tokens(self, input_ids: list[int], requested: int | None,
+                       prompt_field: str, max_tokens_field: str) -> int:
+        """The generation budget, after checking prompt and request against the context."""
+        if not input_ids:
+            raise invalid_request(f"{prompt_field}: the prompt is empty", prompt_field)
+        room = self.context_len - len(input_ids)
+        if room <= 0:
+            raise invalid_request(
+                f"{prompt_field}: the prompt has {len(input_ids)} tokens, at least the "
+                f"model's context length of {self.context_len}", prompt_field)
+        if requested is None:
+            return room
+        if requested > room:
+            raise invalid_request(
+                f"{max_tokens_field}: {requested} new tokens plus the prompt's "
+                f"{len(input_ids)} exceed the model's context length of {self.context_len}",
+                max_tokens_field)
+        return requested
+
+    # --- generation ----------------------------------------------------------------
+
+    async def generate(self, job: GenerationJob) -> list[dict]:
+        """Every choice's final output, in index order."""
+        tasks = [asyncio.ensure_future(self.engine.async_generate(
+            input_ids=job.prompt_of(i), sampling_params=job.choice_params(i),
+            rid=job.choice_rid(i))) for i in range(job.num_choices)]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except ValueError as error:  # SGLang rejected the request
+            raise invalid_request(str(error)) from None
+        finally:
+            unfinished = [i for i, task in enumerate(tasks) if not task.done()]
+            for i in unfinished:
+                tasks[i].cancel()
+                self.abort(job.choice_rid(i))
+
+    async def stream(self, job: GenerationJob) -> AsyncIterator[tuple[int, dict]]:
+        """``(index, output)`` pairs as the engine produces them, all choices interleaved.
+
+        Each output is cumulative (its ``text`` is all the text so far). Closing the
+        iterator early aborts the choices still running.
+        """
+        queue: asyncio.Queue = asyncio.Queue()
+        finished: set[int] = set()
+
+        async def pump(index: int) -> None:
+            try:
+                outputs = await self.engine.async_generate(
+                    input_ids=job.prompt_of(index), sampling_params=job.choice_params(index),
+                    rid=job.choice_rid(index), stream=True)
+                async for output in outputs:
+                    queue.put_nowait((index, output, None))
+                queue.put_nowait((index, None, None))
+            except Exception as error:
+                queue.put_nowait((index, None, error))
+
+        tasks = [asyncio.create_task(pump(i)) for i in range(job.num_choices)]
+        try:
+            while len(finished) < job.num_choices:
+                index, output, error = await queue.get()
+                if isinstance(error, ValueError):
+                    raise invalid_request(str(error))
+                if error is not None:
+                    raise error
+                if output is None:
+                    finished.add(index)
+                    continue
+                yield index, output
+        finally:
+            for index, task in enumerate(tasks):
+                if index not in finished:
+                    task.cancel()
+                    self.abort(job.choice_rid(index))
+
+    def abort(self, rid: str) -> None:
+        try:
+            self.engine.tokenizer_manager.abort_request(rid)
+        except Exception:  # the request may already be gone
+            logger.debug("abort of %s failed", rid, exc_info=True)
+
+    @property
+    def num_running_requests(self) -> int:
+        return len(self.engine.tokenizer_manager.rid_to_state)
+
+
+def finish_reason_of(output: dict) -> str | None:
+    """The OpenAI finish reason of an engine output; an aborted request raises."""
+    reason = output["meta_info"].get("finish_reason")
+    if reason is None:
+        return None
+    kind = reason.get("type")
+    if kind == "abort":
+        status = reason.get("status_code") or 500
+        raise APIError(status if 400 <= status < 600 else 500,
+                       reason.get("message") or "the request was aborted")
+    return "length" if kind == "length" else "stop"

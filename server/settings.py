@@ -1,0 +1,76 @@
+"""The server's settings: one pydantic model, from which the command-line flags are generated.
+
+Every default lives here, once. ``python -m server --help`` lists the flags.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from server.models import default_model_dir
+
+
+class ServerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    model_path: Path | None = Field(
+        None, description="a local Hugging Face model folder "
+                          "(default: the provisioned SmolLM2-135M-Instruct)")
+    served_model_name: str | None = Field(
+        None, description="the model name clients use (default: the model folder's name)")
+    host: str = Field("127.0.0.1", description="address to bind")
+    port: int = Field(30000, ge=1, le=65535, description="port to bind")
+    api_key: str | None = Field(
+        None, description="require 'Authorization: Bearer KEY' on /v1 routes")
+    max_total_tokens: int | None = Field(
+        None, ge=1, description="KV-cache budget in tokens (default: SGLang sizes it from memory)")
+    max_running_requests: int | None = Field(
+        None, ge=1, description="most requests decoded at once (default: SGLang's choice)")
+    max_topk_limit: int | None = Field(
+        None, ge=1, description="largest soft_thinking.max_topk a request may ask for (default 64)")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="log level of the server and the engine")
+
+    def resolved_model_path(self) -> Path:
+        path = self.model_path if self.model_path is not None else default_model_dir()
+        return path.expanduser().resolve()
+
+    def model_name(self) -> str:
+        return self.served_model_name or self.resolved_model_path().name
+
+
+def _flag_type(annotation) -> tuple[type, tuple | None]:
+    """The argparse type (and choices) of a field annotation such as ``int | None``."""
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+        annotation = args[0]
+    if typing.get_origin(annotation) is Literal:
+        return str, typing.get_args(annotation)
+    return annotation, None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m server",
+        description="OpenAI-compatible soft-thinking server on an in-process SGLang engine.")
+    for name, field in ServerSettings.model_fields.items():
+        flag_type, choices = _flag_type(field.annotation)
+        default = field.default
+        help_text = field.description or ""
+        if default is not None:
+            help_text += f" (default: {default})"
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=flag_type,
+                            choices=choices, default=argparse.SUPPRESS, help=help_text)
+    return parser
+
+
+def parse_settings(argv: list[str] | None = None) -> ServerSettings:
+    """Flags the user gave override the model's defaults; validation happens in the model."""
+    namespace = build_parser().parse_args(argv)
+    return ServerSettings(**vars(namespace))

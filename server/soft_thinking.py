@@ -1,0 +1,121 @@
+"""Soft thinking in the API: read the request's parameters, and split streamed text.
+
+A request turns soft thinking on with the ``soft_thinking`` object (DESIGN §5) or with
+the reference fork's flat names at the top level, ``enable_soft_thinking`` among them;
+in the flat form a top-level ``min_p`` is the thinking ``min_p``. Flat names without
+``enable_soft_thinking: true`` leave soft thinking off.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+from sglang_soft_thinking.params import (
+    CUSTOM_PARAMS_KEY,
+    FLAT_NAMES,
+    SoftThinkingParams,
+    describe_validation_error,
+)
+
+from server.errors import invalid_request
+from server.protocol import SamplingFields
+
+
+def parse_soft_thinking(request: SamplingFields) -> SoftThinkingParams | None:
+    """The request's soft-thinking parameters, or None when soft thinking is off.
+
+    Raises a 400 naming the field for any invalid value.
+    """
+    flat = {k: v for k, v in (request.model_extra or {}).items() if k in FLAT_NAMES}
+    if request.soft_thinking is not None:
+        if "enable_soft_thinking" in flat:
+            raise invalid_request(
+                "soft_thinking: give either the soft_thinking object or the flat names "
+                "(enable_soft_thinking, ...), not both", "soft_thinking")
+        params = _validated(lambda: SoftThinkingParams.model_validate(request.soft_thinking),
+                            prefix="soft_thinking")
+    elif flat.get("enable_soft_thinking"):
+        if request.min_p is not None:
+            flat["min_p"] = request.min_p
+        params = _validated(lambda: SoftThinkingParams.from_flat(flat), prefix="")
+    else:
+        return None
+    if not params.enabled:
+        return None
+    if request.temperature == 0:
+        raise invalid_request("temperature: must be > 0 with soft thinking", "temperature")
+    return params
+
+
+def _validated(build, prefix: str) -> SoftThinkingParams:
+    try:
+        return build()
+    except ValidationError as error:
+        message = describe_validation_error(error, prefix=prefix)
+        param = message.split(":", 1)[0] or None
+        raise invalid_request(message, param) from None
+    except ValueError as error:  # from_flat's own checks
+        raise invalid_request(str(error)) from None
+
+
+def custom_params(params: SoftThinkingParams) -> dict:
+    """What goes into SGLang's ``sampling_params["custom_params"]``."""
+    return {CUSTOM_PARAMS_KEY: params.model_dump(mode="json")}
+
+
+class ReasoningSplitter:
+    """Splits a stream of text deltas into reasoning and content, as ``split_reasoning`` does.
+
+    Text before the first think-end string is reasoning, text after it (leading newlines
+    dropped) is content; the think-end string itself is never emitted. Until it appears,
+    a model with a one-token think-end string streams reasoning at once (held back only
+    while the text could be the start of the think-end string); any other model's text is
+    held until the think-end string appears or the stream ends, when it all becomes content.
+    """
+
+    def __init__(self, think_end_str: str, think_end_is_one_token: bool):
+        self.think_end_str = think_end_str
+        self.think_end_is_one_token = think_end_is_one_token
+        self.is_thinking = True
+        self._pending = ""
+        self._strip_newlines = False
+
+    def feed(self, delta: str) -> tuple[str, str]:
+        """Returns the ``(reasoning, content)`` text to emit now (either may be empty)."""
+        if not self.is_thinking:
+            return "", self._content(delta)
+        self._pending += delta
+        index = self._pending.find(self.think_end_str)
+        if index >= 0:
+            reasoning = self._pending[:index]
+            rest = self._pending[index + len(self.think_end_str):]
+            self._pending, self.is_thinking, self._strip_newlines = "", False, True
+            return reasoning, self._content(rest)
+        if not self.think_end_is_one_token:
+            return "", ""
+        keep = self._partial_match_length()
+        reasoning = self._pending[:len(self._pending) - keep]
+        self._pending = self._pending[len(reasoning):]
+        return reasoning, ""
+
+    def finish(self) -> tuple[str, str]:
+        """The held-back text, once the stream has ended."""
+        pending, self._pending = self._pending, ""
+        if not self.is_thinking or not pending:
+            return "", ""
+        return (pending, "") if self.think_end_is_one_token else ("", pending)
+
+    def _content(self, text: str) -> str:
+        if self._strip_newlines:
+            stripped = text.lstrip("\n")
+            if stripped:
+                self._strip_newlines = False
+            return stripped
+        return text
+
+    def _partial_match_length(self) -> int:
+        """Length of the longest end of the pending text that begins the think-end string."""
+        end = self.think_end_str
+        for length in range(min(len(end) - 1, len(self._pending)), 0, -1):
+            if self._pending.endswith(end[:length]):
+                return length
+        return 0
