@@ -103,7 +103,7 @@ class EngineHandle:
         # sleep_on_idle: the scheduler waits on its sockets instead of spinning a core
         # while no request runs (it wakes as soon as one arrives).
         engine_args = {"model_path": model_path, "log_level": settings.log_level,
-                       "sleep_on_idle": True,
+                       "sleep_on_idle": True, "dtype": settings.dtype,
                        "max_total_tokens": settings.max_total_tokens,
                        "max_running_requests": settings.max_running_requests}
         engine = sglang.Engine(**{k: v for k, v in engine_args.items() if v is not None})

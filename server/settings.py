@@ -32,6 +32,8 @@ class ServerSettings(BaseModel):
         None, ge=1, description="KV-cache budget in tokens (default: SGLang sizes it from memory)")
     max_running_requests: int | None = Field(
         None, ge=1, description="most requests decoded at once (default: SGLang's choice)")
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto", description="weights and activations (auto: SGLang's choice, float16 for a float32 checkpoint)")
     max_topk_limit: int | None = Field(
         None, ge=1, description="largest soft_thinking.max_topk a request may ask for (default 64)")
     log_level: Literal["debug", "info", "warning", "error"] = Field(

@@ -17,7 +17,10 @@ def server():
     """``python -m server`` on a free port with an API key; stopped at the end of the session."""
     port, api_key = free_port(), "test-key"
     args = [sys.executable, "-m", "server", "--port", str(port), "--api-key", api_key,
-            "--max-total-tokens", str(TEST_KV_TOKENS), "--model-path", str(model_path())]
+            "--max-total-tokens", str(TEST_KV_TOKENS), "--model-path", str(model_path()),
+            # float32 like the transformers reference the soft-thinking traces are compared with
+            # (see tests/integration/test_soft_thinking.py).
+            "--dtype", "float32"]
     proc = start_process(args, port, "server", api_key)
     try:
         proc.wait_healthy()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+import httpx
 import openai
 import pytest
 
@@ -20,7 +21,7 @@ PROMPT = [{"role": "user", "content": "Name a fruit."}]
 def stock_server():
     port = free_port()
     args = [sys.executable, "-m", "sglang.launch_server", "--model-path", str(model_path()),
-            "--max-total-tokens", "16384", "--port", str(port)]
+            "--max-total-tokens", "16384", "--port", str(port), "--dtype", "float32"]
     proc = start_process(args, port, "stock")
     try:
         proc.wait_healthy("/health")
@@ -43,3 +44,33 @@ def test_stock_server_answers_a_greedy_chat(stock_server, openai_client, model_n
     ours = openai_client.chat.completions.create(model=model_name, messages=PROMPT,
                                                  max_tokens=16, temperature=0)
     assert ours.choices[0].message.content == choice.message.content
+
+
+def test_soft_thinking_through_stock_custom_params(stock_server, tokenizer):
+    """The plugin works in the stock server: parameters in custom_params, records in meta_info."""
+    prompt_ids = list(tokenizer.apply_chat_template(PROMPT, add_generation_prompt=True,
+                                                    tokenize=True, return_dict=False))
+    body = {"input_ids": prompt_ids, "sampling_params": {
+        "temperature": 0.7, "max_new_tokens": 12, "ignore_eos": True,
+        "custom_params": {"soft_thinking": {"max_topk": 4, "max_thinking_tokens": 4,
+                                            "early_stopping_entropy_threshold": 0,
+                                            "return_trace": True}}}}
+    url = stock_server.base_url.removesuffix("/v1") + "/generate"
+    output = httpx.post(url, json=body, timeout=300).json()
+    kinds = [record[0] for record in output["meta_info"]["soft_thinking"]]
+    end_len = len(tokenizer.encode("</think>", add_special_tokens=False))
+    assert kinds == ["think"] * 4 + ["budget"] * end_len + ["answer"] * (12 - 4 - end_len)
+    assert "</think>" in output["text"]
+    assert all(len(record[2]) <= 4 for record in output["meta_info"]["soft_thinking"][:4])
+
+
+def test_stock_server_rejects_bad_soft_thinking_params(stock_server):
+    url = stock_server.base_url + "/chat/completions"
+    bad = {"model": "x", "messages": PROMPT, "max_tokens": 4, "temperature": 0.7,
+           "custom_params": {"soft_thinking": {"max_topk": 0}}}
+    response = httpx.post(url, json=bad, timeout=300)
+    assert response.status_code == 400
+    assert "soft_thinking.max_topk" in response.text
+    greedy = {**bad, "temperature": 0, "custom_params": {"soft_thinking": {}}}
+    response = httpx.post(url, json=greedy, timeout=300)
+    assert response.status_code == 400 and "temperature" in response.text
