@@ -1,0 +1,110 @@
+"""Output tokens/s of one server with soft thinking on versus off.
+
+    .venv/bin/python -m benchmarks.soft_throughput --out runs/soft_throughput.json
+
+Starts our server once, then at each concurrency sends the same prompts with the same
+output length (``ignore_eos``) twice: plain, and with soft thinking for the whole
+generation (Cold Stop off, no budget, so every step is a concept-token step). Reports
+soft/plain per concurrency (target: at least 0.90). Rounds alternate plain and soft
+and the best round of each counts, which damps the noise of other work on the machine.
+Not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.server_overhead import (
+    Measurement,
+    RunningServer,
+    free_port,
+    measure,
+    server_command,
+)
+from server.models import default_model_dir
+
+logger = logging.getLogger("benchmarks.soft_throughput")
+TARGET_RATIO = 0.90
+
+
+def soft_settings(max_topk: int) -> dict:
+    return {"soft_thinking": {"max_topk": max_topk, "early_stopping_entropy_threshold": 0}}
+
+
+def run(args) -> dict[str, dict[int, Measurement]]:
+    port = free_port()
+    log_dir = Path(tempfile.mkdtemp(prefix="softthink-bench-"))
+    server = RunningServer(server_command("ours", args.model_path, port, args.max_total_tokens),
+                           port, log_dir / "server.log")
+    best: dict[str, dict[int, Measurement]] = {"plain": {}, "soft": {}}
+    try:
+        server.wait_healthy()
+        for concurrency in args.concurrency:
+            for round_index in range(args.rounds):
+                for mode in ("plain", "soft"):
+                    args.extra_body = soft_settings(args.max_topk) if mode == "soft" else {}
+                    result = asyncio.run(measure(f"http://127.0.0.1:{port}/v1", server.process.pid,
+                                                 concurrency, args))
+                    logger.info("%s c=%d round %d: %.2f tok/s", mode, concurrency,
+                                round_index + 1, result.tokens_per_s)
+                    if concurrency not in best[mode] or result.tokens_per_s > best[mode][concurrency].tokens_per_s:
+                        best[mode][concurrency] = result
+    finally:
+        server.stop()
+    return best
+
+
+def report(best: dict[str, dict[int, Measurement]], args) -> dict:
+    rows = []
+    print(f"{'concurrency':>11} {'plain tok/s':>12} {'soft tok/s':>11} {'soft/plain':>11}")
+    for concurrency in args.concurrency:
+        plain, soft = best["plain"][concurrency], best["soft"][concurrency]
+        ratio = soft.tokens_per_s / plain.tokens_per_s
+        print(f"{concurrency:>11} {plain.tokens_per_s:>12.2f} {soft.tokens_per_s:>11.2f} {ratio:>11.3f}")
+        rows.append({"concurrency": concurrency, "ratio": ratio,
+                     "plain_tokens_per_s": plain.tokens_per_s, "soft_tokens_per_s": soft.tokens_per_s,
+                     "output_tokens": soft.output_tokens, "num_requests": soft.num_requests})
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
+              if k != "extra_body"}
+    return {"config": config, "target_ratio": TARGET_RATIO, "results": rows,
+            "meets_target": all(r["ratio"] >= TARGET_RATIO for r in rows)}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-path", type=Path, default=default_model_dir())
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
+    parser.add_argument("--num-prompts", type=int, default=16,
+                        help="requests per measurement (at least the concurrency)")
+    parser.add_argument("--output-len", type=int, default=64, help="tokens per request")
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-topk", type=int, default=10, help="soft_thinking.max_topk")
+    parser.add_argument("--max-total-tokens", type=int, default=32768)
+    parser.add_argument("--rounds", type=int, default=2, help="repeats; the best counts")
+    parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    results = report(run(args), args)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        logger.info("results written to %s", args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
