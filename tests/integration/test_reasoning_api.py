@@ -1,0 +1,75 @@
+"""How the API reports a soft-thinking request: reasoning and answer, summary, usage; streamed too.
+
+A thinking budget makes the engine write ``</think>``, so even the default model (which has
+no thinking template) produces both parts. The answer is greedy, so the plain and the
+streamed request produce the same text.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+MESSAGES = [{"role": "user", "content": "What is 12 + 7?"}]
+SOFT = {"max_topk": 5, "max_thinking_tokens": 6, "after_thinking": {"temperature": 0}}
+THINK_END_TOKENS = 3  # "</think>" is three tokens for the default model
+
+
+@pytest.fixture(scope="module")
+def plain(openai_client, model_name):
+    return openai_client.chat.completions.create(
+        model=model_name, messages=MESSAGES, max_tokens=24, temperature=0.7,
+        extra_body={"soft_thinking": SOFT})
+
+
+def test_reasoning_and_answer_are_split(plain):
+    message = plain.choices[0].message
+    assert message.reasoning_content
+    assert message.content is not None
+    assert "</think>" not in message.reasoning_content + message.content
+
+
+def test_choice_carries_the_summary_and_usage_counts_reasoning(plain):
+    summary = plain.choices[0].soft_thinking
+    assert summary["end_reason"] == "budget"
+    assert summary["thinking_tokens"] == SOFT["max_thinking_tokens"] + THINK_END_TOKENS
+    assert "trace" not in summary
+    assert plain.usage.completion_tokens_details.reasoning_tokens == summary["thinking_tokens"]
+    assert plain.usage.completion_tokens >= summary["thinking_tokens"]
+
+
+def test_streamed_request_sends_reasoning_then_content(openai_client, model_name, plain):
+    chunks = list(openai_client.chat.completions.create(
+        model=model_name, messages=MESSAGES, max_tokens=24, temperature=0.7, stream=True,
+        stream_options={"include_usage": True}, extra_body={"soft_thinking": SOFT}))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    content = "".join(d.content or "" for d in deltas)
+    assert reasoning == plain.choices[0].message.reasoning_content
+    assert content == plain.choices[0].message.content
+    first_content = next((i for i, d in enumerate(deltas) if d.content), len(deltas))
+    assert not any(getattr(d, "reasoning_content", None) for d in deltas[first_content:])
+    final = [c for c in chunks if c.choices and c.choices[0].finish_reason][0]
+    assert final.choices[0].soft_thinking == plain.choices[0].soft_thinking
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == \
+        plain.usage.completion_tokens_details.reasoning_tokens
+
+
+def test_trace_is_returned_on_request(openai_client, model_name):
+    response = openai_client.chat.completions.create(
+        model=model_name, messages=MESSAGES, max_tokens=12, temperature=0.7,
+        extra_body={"soft_thinking": {**SOFT, "return_trace": True}})
+    trace = response.choices[0].soft_thinking["trace"]
+    assert len(trace) == SOFT["max_thinking_tokens"]
+    for step in trace:
+        assert len(step["ids"]) == len(step["weights"]) <= SOFT["max_topk"]
+        assert step["weights"] == sorted(step["weights"], reverse=True)
+        assert step["entropy"] >= 0
+
+
+def test_plain_request_has_no_soft_thinking_fields(openai_client, model_name):
+    response = openai_client.chat.completions.create(
+        model=model_name, messages=MESSAGES, max_tokens=4, temperature=0.7)
+    choice = response.choices[0]
+    assert getattr(choice, "soft_thinking", None) is None
+    assert getattr(choice.message, "reasoning_content", None) is None
+    assert response.usage.completion_tokens_details is None
