@@ -228,8 +228,8 @@ def _row(measurement: Measurement) -> dict:
             "main_cpu_ms_per_token": measurement.main_cpu_ms_per_token}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_load_args(parser: argparse.ArgumentParser, rounds: int) -> None:
+    """The load options every throughput benchmark here shares."""
     parser.add_argument("--model-path", type=Path, default=default_model_dir())
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--num-prompts", type=int, default=16,
@@ -237,12 +237,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-len", type=int, default=64, help="tokens per request")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-total-tokens", type=int, default=32768)
-    parser.add_argument("--rounds", type=int, default=1, help="repeats; the best counts")
+    parser.add_argument("--rounds", type=int, default=rounds, help="repeats; the best counts")
     parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_load_args(parser, rounds=1)
     parser.add_argument("--interleave", action="store_true",
                         help="keep both servers up and alternate their rounds (fairer when "
                              "other work on the machine varies)")
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser.parse_args(argv)
 
 

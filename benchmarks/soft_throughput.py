@@ -24,11 +24,11 @@ from pathlib import Path
 from benchmarks.server_overhead import (
     Measurement,
     RunningServer,
+    add_load_args,
     free_port,
     measure,
     server_command,
 )
-from server.models import default_model_dir
 
 logger = logging.getLogger("benchmarks.soft_throughput")
 TARGET_RATIO = 0.90
@@ -79,17 +79,8 @@ def report(best: dict[str, dict[int, Measurement]], args) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model-path", type=Path, default=default_model_dir())
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--num-prompts", type=int, default=16,
-                        help="requests per measurement (at least the concurrency)")
-    parser.add_argument("--output-len", type=int, default=64, help="tokens per request")
-    parser.add_argument("--temperature", type=float, default=0.7)
+    add_load_args(parser, rounds=2)
     parser.add_argument("--max-topk", type=int, default=10, help="soft_thinking.max_topk")
-    parser.add_argument("--max-total-tokens", type=int, default=32768)
-    parser.add_argument("--rounds", type=int, default=2, help="repeats; the best counts")
-    parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
     return parser.parse_args(argv)
 
 

@@ -109,7 +109,13 @@ def admit_new_requests(scheduler, batch) -> list[RequestSettings]:
     for req in batch.reqs:
         row = req.kv.req_pool_idx
         if getattr(req, _ROW_ATTR, None) != row:
-            settings = resolve_settings(req, scheduler.tokenizer)
+            try:
+                settings = resolve_settings(req, scheduler.tokenizer)
+            except ValueError:
+                # Validated in the server process already; should this ever fail, serve the
+                # request plainly rather than let the exception stop the scheduler.
+                logger.exception("soft thinking: request %s served without it", req.rid)
+                settings = None
             setattr(req, _SETTINGS_ATTR, settings)
             setattr(req, _ROW_ATTR, row)
             new_rows.append(row)
