@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 from sglang_soft_thinking.params import (
-    CUSTOM_PARAMS_KEY,
     FLAT_NAMES,
     SoftThinkingParams,
     describe_validation_error,
@@ -58,8 +57,8 @@ def _validated(build, prefix: str) -> SoftThinkingParams:
 
 
 def custom_params(params: SoftThinkingParams) -> dict:
-    """What goes into SGLang's ``sampling_params["custom_params"]``."""
-    return {CUSTOM_PARAMS_KEY: params.model_dump(mode="json")}
+    """What goes into SGLang's ``sampling_params["custom_params"]`` (one level deep, as SGLang requires)."""
+    return params.to_custom_params()
 
 
 class ReasoningSplitter:
