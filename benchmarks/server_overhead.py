@@ -251,19 +251,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # Turn SIGTERM into an exception, so the servers started here are stopped on the way out.
+def start_cli() -> None:
+    """Logging for a benchmark run; SIGTERM becomes an exception, so the servers started
+    here are stopped on the way out."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def write_results(results: dict, out: Path | None) -> None:
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(results, indent=2))
+        logger.info("results written to %s", out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start_cli()
     log_dir = Path(tempfile.mkdtemp(prefix="softthink-bench-"))
     best = run_benchmark(args, log_dir)
-    results = report(best["ours"], best["stock"], args)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
-        logger.info("results written to %s", args.out)
+    write_results(report(best["ours"], best["stock"], args), args.out)
     return 0
 
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +26,8 @@ from benchmarks.server_overhead import (
     free_port,
     measure,
     server_command,
+    start_cli,
+    write_results,
 )
 
 logger = logging.getLogger("benchmarks.soft_throughput")
@@ -86,14 +86,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    results = report(run(args), args)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2))
-        logger.info("results written to %s", args.out)
+    start_cli()
+    write_results(report(run(args), args), args.out)
     return 0
 
 
