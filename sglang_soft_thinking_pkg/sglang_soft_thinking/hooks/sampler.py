@@ -64,9 +64,6 @@ class StepRecords:
             self._rows = self._to_host()
         return self._rows[i]
 
-    def __len__(self) -> int:
-        return self._kinds.shape[0]
-
 
 def _around_model_runner_sample(original, model_runner, logits_output, forward_batch, *args, **kwargs):
     rt = runtime.get()
