@@ -1,0 +1,177 @@
+"""Metrics over a run's records (one JSON object per finished sample, see ``benchmarks/run.py``).
+
+:func:`summarize` turns a list of records into the numbers the report shows: accuracy
+(pass@1, unbiased pass@k, majority vote), lengths (completion and thinking tokens), the
+Cold Stop rate, latencies and output throughput. Records with the same
+``(prompt_id, sample_index)`` count once, the last one winning, so a resumed run that
+wrote a sample twice is not double-counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable
+
+logger = logging.getLogger(__name__)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k from ``n`` samples of which ``c`` are correct: 1 - C(n-c, k) / C(n, k).
+
+    Computed as ``1 - prod_{i=n-c+1..n} (1 - k/i)``, a product of factors in [0, 1], which
+    never forms the huge binomials.
+    """
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
+    if not 1 <= k <= n:
+        raise ValueError(f"need 1 <= k <= n, got n={n}, k={k}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def majority_vote(extracted: list[str | None], correct: list[bool]) -> tuple[str | None, bool]:
+    """The most common non-None answer and whether it is right.
+
+    Ties go to the answer seen first. The answer counts as right if any sample that gave
+    it was judged correct. If every answer is None, the vote is (None, False).
+    """
+    if len(extracted) != len(correct):
+        raise ValueError("extracted and correct must have the same length")
+    counts = Counter(answer for answer in extracted if answer is not None)
+    if not counts:
+        return None, False
+    best = max(counts.values())
+    winner = next(answer for answer in extracted if answer is not None and counts[answer] == best)
+    return winner, any(ok for answer, ok in zip(extracted, correct) if answer == winner)
+
+
+def union_length(intervals: Iterable[tuple[float, float]]) -> float:
+    """Total length covered by ``[start, end]`` intervals (overlaps counted once)."""
+    total = 0.0
+    current_start = current_end = None
+    for start, end in sorted(intervals):
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                total += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        total += current_end - current_start
+    return total
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) with linear interpolation between closest ranks."""
+    ordered = sorted(values)
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def latency_stats(values: list[float]) -> dict | None:
+    """``{"mean", "p50", "p99"}`` of the values, or None if there are none."""
+    if not values:
+        return None
+    return {"mean": sum(values) / len(values), "p50": percentile(values, 0.5),
+            "p99": percentile(values, 0.99)}
+
+
+def dedupe(records: list[dict]) -> list[dict]:
+    """One record per ``(prompt_id, sample_index)``, the last written; first-seen order."""
+    latest: dict[tuple[str, int], dict] = {}
+    for record in records:
+        latest[(record["prompt_id"], record["sample_index"])] = record
+    return list(latest.values())
+
+
+def summarize(records: list[dict]) -> dict:
+    """All metrics of one run; see the module docstring and the report for their meaning."""
+    samples = dedupe(records)
+    by_prompt: dict[str, list[dict]] = {}
+    for record in samples:
+        by_prompt.setdefault(record["prompt_id"], []).append(record)
+    summary = {"num_prompts": len(by_prompt), "num_samples": len(samples)}
+    summary.update(_accuracy(by_prompt))
+    summary.update(_lengths(samples))
+    for key in ("ttft_s", "tpot_s", "e2e_s"):
+        summary[key] = latency_stats([value for record in samples
+                                      if (value := (record.get("latency") or {}).get(key)) is not None])
+    intervals = [(record["started_at"], record["finished_at"]) for record in samples
+                 if record.get("started_at") is not None and record.get("finished_at") is not None]
+    busy = union_length(intervals)
+    summary["busy_time_s"] = busy
+    total_tokens = sum(_completion_tokens(record) or 0 for record in samples)
+    summary["output_tokens_per_s"] = total_tokens / busy if busy > 0 else None
+    return summary
+
+
+def _is_correct(record: dict) -> bool:
+    return bool((record.get("verdict") or {}).get("correct"))
+
+
+def _accuracy(by_prompt: dict[str, list[dict]]) -> dict:
+    """pass@1, pass@k for k = 1, 2, 4, ... up to the smallest sample count, majority vote."""
+    if not by_prompt:
+        return {"pass@1": None, "pass@k": {}, "majority_vote": None}
+    counts = {prompt: (len(group), sum(_is_correct(r) for r in group))
+              for prompt, group in by_prompt.items()}
+    smallest = min(n for n, _ in counts.values())
+    ks = [2 ** i for i in range(smallest.bit_length()) if 2 ** i <= smallest]
+    if smallest not in ks:
+        ks.append(smallest)
+    pass_k = {str(k): sum(pass_at_k(n, c, k) for n, c in counts.values()) / len(counts)
+              for k in ks}
+    votes = [majority_vote([(r.get("verdict") or {}).get("extracted") for r in group],
+                           [_is_correct(r) for r in group])[1]
+             for group in by_prompt.values()]
+    return {"pass@1": sum(c / n for n, c in counts.values()) / len(counts), "pass@k": pass_k,
+            "majority_vote": sum(votes) / len(votes)}
+
+
+def _completion_tokens(record: dict) -> int | None:
+    return (record.get("usage") or {}).get("completion_tokens")
+
+
+def _thinking_tokens(record: dict) -> int | None:
+    soft = record.get("soft_thinking")
+    if isinstance(soft, dict) and soft.get("thinking_tokens") is not None:
+        return soft["thinking_tokens"]
+    return (record.get("usage") or {}).get("reasoning_tokens")
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _lengths(samples: list[dict]) -> dict:
+    """Mean completion tokens (all, correct only), mean thinking tokens, Cold Stop rate."""
+    tokens = [(t, _is_correct(r)) for r in samples if (t := _completion_tokens(r)) is not None]
+    thinking = [t for r in samples if (t := _thinking_tokens(r)) is not None]
+    soft = [r["soft_thinking"] for r in samples if isinstance(r.get("soft_thinking"), dict)]
+    cold = sum(1 for s in soft if s.get("end_reason") == "cold_stop")
+    return {
+        "mean_completion_tokens": _mean([t for t, _ in tokens]),
+        "mean_completion_tokens_correct": _mean([t for t, ok in tokens if ok]),
+        "mean_thinking_tokens": _mean(thinking),
+        "cold_stop_rate": cold / len(soft) if soft else None,
+    }
+
+
+def pareto_front(points: list[tuple[str, float, float]]) -> list[str]:
+    """Names of the points ``(name, tokens, accuracy)`` that no other point dominates.
+
+    A point dominates another when it uses no more tokens and is no less accurate, and is
+    strictly better in one of the two. The names come back ordered by tokens.
+    """
+    front = [
+        (tokens, name) for name, tokens, accuracy in points
+        if not any(other_tokens <= tokens and other_accuracy >= accuracy
+                   and (other_tokens < tokens or other_accuracy > accuracy)
+                   for _, other_tokens, other_accuracy in points)
+    ]
+    return [name for _, name in sorted(front)]

@@ -1,0 +1,209 @@
+"""Run a benchmark against a running OpenAI-compatible server; resumable.
+
+    .venv/bin/python -m benchmarks.run --base-url http://127.0.0.1:30000/v1 \\
+        --dataset gsm8k --limit 100 --soft-thinking '{"max_topk": 10}' --out runs/gsm8k_soft.jsonl
+
+Each (problem, sample) is one streamed chat request; its line (the response, the reasoning
+and answer text, token counts, latencies, the verdict) is appended to ``--out`` as soon as
+it finishes. Run the same command again after an interruption and only the missing
+samples are sent. Summarise and compare runs with ``python -m benchmarks.report``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import openai
+from tqdm import tqdm
+
+from benchmarks.client import TRANSPORT_ERRORS, SampleResponse, stream_chat_with_retries
+from benchmarks.problems import DatasetError, Problem
+from benchmarks.run_file import RunFile, RunFileError
+from benchmarks.scoring import score
+from benchmarks.settings import RunSettings, SettingsError, add_sampling_args, settings_from_args
+from benchmarks.tasks import PROMPTS, Dataset, resolve_dataset
+
+logger = logging.getLogger("benchmarks.run")
+
+
+def record_of(dataset: Dataset, problem: Problem, sample_index: int, settings: RunSettings,
+              sample: SampleResponse) -> dict:
+    """The run file's line for one finished sample (format: benchmarks/README.md)."""
+    response = sample.response
+    choice = response["choices"][0]
+    message = choice["message"]
+    usage = response.get("usage") or {}
+    details = usage.get("completion_tokens_details") or {}
+    completion_tokens = usage.get("completion_tokens", 0)
+    answer, reasoning = message.get("content") or "", message.get("reasoning_content")
+    full = (reasoning or "") + answer
+    verdict = score(dataset.task, problem.gold, answer, full)
+    soft = choice.get("soft_thinking")
+    return {
+        "prompt_id": problem.prompt_id, "sample_index": sample_index,
+        "dataset": dataset.name, "task": dataset.task, "gold": problem.gold,
+        "request": settings.request_json(), "response": response,
+        "reasoning": reasoning, "answer": answer, "finish_reason": choice.get("finish_reason"),
+        "usage": {"prompt_tokens": usage.get("prompt_tokens", 0),
+                  "completion_tokens": completion_tokens,
+                  "reasoning_tokens": details.get("reasoning_tokens") or 0},
+        "soft_thinking": None if soft is None else {
+            "thinking_tokens": soft.get("thinking_tokens"), "end_reason": soft.get("end_reason")},
+        "latency": {"ttft_s": sample.ttft_s, "tpot_s": sample.tpot_s(completion_tokens),
+                    "e2e_s": sample.e2e_s},
+        "started_at": sample.started_at, "finished_at": sample.finished_at,
+        "verdict": verdict.to_dict(),
+    }
+
+
+class Progress:
+    """The progress bar: done/total, running accuracy, output tokens/s of this session."""
+
+    def __init__(self, run_file: RunFile, total: int):
+        self.run_file = run_file
+        self.bar = tqdm(total=total, initial=len(run_file.records), unit="sample",
+                        dynamic_ncols=True)
+        self.started = time.monotonic()
+        self.tokens = 0
+        self._refresh()
+
+    def add(self, record: dict) -> None:
+        self.tokens += record["usage"]["completion_tokens"]
+        self.bar.update(1)
+        self._refresh()
+
+    def _refresh(self) -> None:
+        records = self.run_file.records.values()
+        correct = sum(1 for r in records if r["verdict"]["correct"])
+        accuracy = correct / len(records) if records else 0.0
+        rate = self.tokens / max(time.monotonic() - self.started, 1e-9)
+        self.bar.set_postfix(acc=f"{accuracy:.3f}", tok_s=f"{rate:.1f}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+async def run_samples(args, dataset: Dataset, settings: RunSettings, run_file: RunFile,
+                      client: openai.AsyncOpenAI) -> int:
+    """Send every missing sample; returns how many failed after their retries."""
+    todo = [(problem, index) for problem in dataset.problems
+            for index in range(settings.num_samples)
+            if (problem.prompt_id, index) not in run_file.records]
+    total = len(dataset.problems) * settings.num_samples
+    progress = Progress(run_file, total)
+    semaphore = asyncio.Semaphore(args.concurrency)
+    failures = 0
+
+    async def one(problem: Problem, sample_index: int) -> None:
+        nonlocal failures
+        body = settings.request_body(dataset.prompt(problem), sample_index)
+        async with semaphore:
+            try:
+                sample = await stream_chat_with_retries(client, body, args.retries)
+            except openai.APIStatusError as error:
+                if error.status_code < 500:  # the settings are wrong: stop the run
+                    raise
+                failures += 1
+                logger.error("%s#%d failed: %s", problem.prompt_id, sample_index, error)
+                return
+            except TRANSPORT_ERRORS as error:
+                failures += 1
+                logger.error("%s#%d failed: %s", problem.prompt_id, sample_index, error)
+                return
+        record = await asyncio.to_thread(record_of, dataset, problem, sample_index, settings,
+                                         sample)
+        run_file.append(record)
+        progress.add(record)
+
+    tasks = [asyncio.create_task(one(problem, index)) for problem, index in todo]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        progress.close()
+    return failures
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base-url", required=True, help="the server's /v1 URL")
+    parser.add_argument("--api-key", default="none")
+    parser.add_argument("--model", help="model name to send (default: the server's first model)")
+    parser.add_argument("--dataset", required=True,
+                        help="a dataset name (see benchmarks/tasks.py) or a .json/.jsonl path")
+    parser.add_argument("--task", choices=sorted(PROMPTS),
+                        help="the task of a dataset file (default: guessed from its name)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="folder of the benchmark files (default: $SOFTTHINK_DATA_DIR)")
+    parser.add_argument("--limit", type=int, help="only the first N problems")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--retries", type=int, default=3,
+                        help="retries per request on transport errors and 5xx")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per request")
+    parser.add_argument("--out", type=Path, required=True, help="the run file (JSON lines)")
+    add_sampling_args(parser)
+    args = parser.parse_args(argv)
+    for name in ("limit", "concurrency"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be at least 1")
+    if args.retries < 0:
+        parser.error("--retries must be 0 or more")
+    return args
+
+
+async def _main(args) -> int:
+    # Everything the user typed is checked before the first request.
+    settings = settings_from_args(args, args.model or "")
+    dataset = resolve_dataset(args.dataset, args.data_dir, args.task)
+    if args.limit is not None:
+        dataset = Dataset(dataset.name, dataset.task, dataset.problems[:args.limit])
+    client = openai.AsyncOpenAI(base_url=args.base_url, api_key=args.api_key,
+                                timeout=args.timeout, max_retries=0)
+    if not args.model:
+        settings = replace(settings, model=(await client.models.list()).data[0].id)
+    run_file = RunFile(args.out)
+    run_file.open()
+    run_file.check_settings(settings.request_json())
+    started = time.monotonic()
+    failures = await run_samples(args, dataset, settings, run_file, client)
+    done, total = len(run_file.records), len(dataset.problems) * settings.num_samples
+    print(f"{done}/{total} samples in {args.out} ({time.monotonic() - started:.0f} s this run)")
+    if failures:
+        print(f"{failures} samples failed after {args.retries} retries; "
+              "run the same command again to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    try:
+        return asyncio.run(_main(args))
+    except (DatasetError, RunFileError, SettingsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except openai.APIStatusError as error:
+        print(f"error: the server refused the request ({error.status_code}): "
+              f"{error.message}", file=sys.stderr)
+        return 2
+    except openai.APIConnectionError as error:
+        print(f"error: cannot reach {args.base_url} ({error})", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"interrupted; finished samples are in {args.out}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""What a benchmark run sends with every request, validated before anything is sent.
+
+``--soft-thinking`` takes the DESIGN §5 object (or the reference fork's flat names) as
+inline JSON or as a JSON/YAML file, such as the recommended configuration written by
+``benchmarks.tune``; it is checked with the same pydantic model the server uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from sglang_soft_thinking.params import SoftThinkingParams, describe_validation_error
+
+
+class SettingsError(ValueError):
+    """An invalid option; the message names it."""
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    model: str
+    max_tokens: int
+    temperature: float
+    top_p: float | None
+    top_k: int | None
+    min_p: float | None
+    seed: int | None
+    num_samples: int
+    soft_thinking: SoftThinkingParams | None = None
+    softcot: dict | None = None
+
+    def request_json(self) -> dict:
+        """The settings as recorded in each line; a resumed run must match them.
+
+        ``num_samples`` is left out: asking for more samples later extends a run.
+        """
+        return {"model": self.model, "max_tokens": self.max_tokens,
+                "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
+                "min_p": self.min_p, "seed": self.seed,
+                "soft_thinking": (None if self.soft_thinking is None
+                                  else self.soft_thinking.model_dump(mode="json")),
+                "softcot": self.softcot}
+
+    def request_body(self, prompt: str, sample_index: int) -> dict:
+        """Keyword arguments for ``chat.completions.create`` (without ``stream``)."""
+        body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
+                                "temperature": self.temperature,
+                                "messages": [{"role": "user", "content": prompt}]}
+        if self.top_p is not None:
+            body["top_p"] = self.top_p
+        if self.seed is not None:
+            body["seed"] = self.seed + sample_index
+        extra = {"top_k": self.top_k, "min_p": self.min_p, "softcot": self.softcot,
+                 "soft_thinking": (None if self.soft_thinking is None
+                                   else self.soft_thinking.model_dump(mode="json",
+                                                                      exclude_none=True))}
+        extra = {key: value for key, value in extra.items() if value is not None}
+        if extra:
+            body["extra_body"] = extra
+        return body
+
+    def with_soft_thinking(self, soft: SoftThinkingParams | None) -> "RunSettings":
+        return replace(self, soft_thinking=soft)
+
+
+def add_sampling_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--num-samples", type=int, default=1, help="samples per problem")
+    group.add_argument("--max-tokens", type=int, default=1024)
+    group.add_argument("--temperature", type=float, default=0.6,
+                       help="the (thinking) temperature; soft thinking needs > 0")
+    group.add_argument("--top-p", type=float, default=0.95)
+    group.add_argument("--top-k", type=int)
+    group.add_argument("--min-p", type=float)
+    group.add_argument("--seed", type=int,
+                       help="base seed; sample i is sent with seed + i")
+    group.add_argument("--soft-thinking", metavar="JSON|FILE",
+                       help="soft-thinking parameters (inline JSON or a JSON/YAML file)")
+    group.add_argument("--softcot", metavar="JSON",
+                       help='SoftCoT parameters, e.g. \'{"enabled": true, "num_thought_tokens": 4}\'')
+
+
+def load_json_or_file(value: str, option: str) -> Any:
+    """Inline JSON, or the path of a JSON/YAML file."""
+    text = value
+    if not value.lstrip().startswith(("{", "[")):
+        path = Path(value)
+        if not path.is_file():
+            raise SettingsError(f"{option}: {value!r} is neither JSON nor an existing file")
+        text = path.read_text(encoding="utf-8")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{option}: not valid JSON/YAML ({error})") from None
+
+
+def parse_soft_thinking(value: Any, option: str = "--soft-thinking") -> SoftThinkingParams | None:
+    """Validated parameters; ``None`` when soft thinking is switched off."""
+    if not isinstance(value, dict):
+        raise SettingsError(f"{option}: expected a JSON object")
+    try:
+        params = SoftThinkingParams.parse(value)
+    except ValidationError as error:
+        raise SettingsError(f"{option}: {describe_validation_error(error)}") from None
+    except ValueError as error:
+        raise SettingsError(f"{option}: {error}") from None
+    return params if params.enabled else None
+
+
+def settings_from_args(args: argparse.Namespace, model: str) -> RunSettings:
+    checks = [("--num-samples", args.num_samples >= 1, "at least 1"),
+              ("--max-tokens", args.max_tokens >= 1, "at least 1"),
+              ("--temperature", args.temperature >= 0, "0 or more"),
+              ("--top-p", args.top_p is None or 0 < args.top_p <= 1, "in (0, 1]"),
+              ("--min-p", args.min_p is None or 0 <= args.min_p <= 1, "in [0, 1]")]
+    for option, is_valid, rule in checks:
+        if not is_valid:
+            raise SettingsError(f"{option} must be {rule}")
+    soft = None
+    if args.soft_thinking is not None:
+        soft = parse_soft_thinking(load_json_or_file(args.soft_thinking, "--soft-thinking"))
+        if soft is not None and args.temperature == 0:
+            raise SettingsError("--temperature must be > 0 with soft thinking "
+                                "(set soft_thinking.after_thinking.temperature 0 for a greedy answer)")
+    softcot = None
+    if args.softcot is not None:
+        softcot = load_json_or_file(args.softcot, "--softcot")
+        if not isinstance(softcot, dict):
+            raise SettingsError("--softcot: expected a JSON object")
+    return RunSettings(model=model, max_tokens=args.max_tokens, temperature=args.temperature,
+                       top_p=args.top_p, top_k=args.top_k, min_p=args.min_p, seed=args.seed,
+                       num_samples=args.num_samples, soft_thinking=soft, softcot=softcot)
