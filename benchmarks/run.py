@@ -185,12 +185,12 @@ async def _main(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_cli(main_coroutine, args, user_errors: tuple[type[Exception], ...] = ()) -> int:
+    """Run a harness command; errors the user can fix become one line and exit status 2."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
     try:
-        return asyncio.run(_main(args))
-    except (DatasetError, RunFileError, SettingsError) as error:
+        return asyncio.run(main_coroutine)
+    except (DatasetError, RunFileError, SettingsError, *user_errors) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except openai.APIStatusError as error:
@@ -203,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; finished samples are in {args.out}", file=sys.stderr)
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_cli(_main(args), args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ better half goes on, rung after rung, to all ``--limit`` problems.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import logging
 import sys
@@ -25,9 +24,8 @@ from pathlib import Path
 import openai
 
 from benchmarks.leaderboard import BASELINE_ID, TrialResult, rank, write_leaderboard
-from benchmarks.problems import DatasetError
-from benchmarks.run import run_samples
-from benchmarks.run_file import RunFile, RunFileError
+from benchmarks.run import run_cli, run_samples
+from benchmarks.run_file import RunFile
 from benchmarks.search_space import SpaceError, Trial, expand, load_space, validate_space
 from benchmarks.settings import (
     RunSettings,
@@ -182,20 +180,8 @@ async def _main(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
-    try:
-        return asyncio.run(_main(args))
-    except (DatasetError, RunFileError, SettingsError, SpaceError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except openai.APIStatusError as error:
-        print(f"error: the server refused the request ({error.status_code}): {error.message}",
-              file=sys.stderr)
-        return 2
-    except openai.APIConnectionError as error:
-        print(f"error: cannot reach {args.base_url} ({error})", file=sys.stderr)
-        return 2
+    return run_cli(_main(args), args, user_errors=(SpaceError,))
 
 
 if __name__ == "__main__":
