@@ -79,3 +79,12 @@ def test_humaneval_gold_carries_the_prompt_for_body_only_completions():
     problem = resolve_dataset("humaneval", data_dir).problems[0]
     assert problem.gold["prompt"] == problem.question
     assert problem.gold["entry_point"] in problem.question
+
+
+def test_a_named_set_missing_locally_falls_back_to_the_hub(tmp_path, monkeypatch):
+    # This machine cannot reach the hub: the fallback must say so instead of failing obscurely.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(DatasetError, match="could not load openai/gsm8k from the Hugging Face hub"):
+        resolve_dataset("gsm8k", data_dir=tmp_path)
