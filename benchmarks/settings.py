@@ -8,7 +8,6 @@ inline JSON or as a JSON/YAML file, such as the recommended configuration writte
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
