@@ -9,11 +9,14 @@ from pydantic import ValidationError
 
 from server.models import model_dir_problem
 from server.settings import ServerSettings, parse_settings
+from server.softcot import SoftCoTService, SoftCoTStartupError
+from softcot_plugin.checkpoint import CheckpointError
+from softcot_plugin.templates import TemplateError
 
 logger = logging.getLogger("server")
 
 
-def serve(settings: ServerSettings) -> None:
+def serve(settings: ServerSettings, softcot: SoftCoTService | None = None) -> None:
     import uvicorn
 
     from server.app import create_app
@@ -21,10 +24,14 @@ def serve(settings: ServerSettings) -> None:
 
     handle = EngineHandle.start(settings)
     try:
-        app = create_app(handle, settings)
+        app = create_app(handle, settings, softcot)
+        # On SIGTERM or Ctrl-C uvicorn stops accepting, lets in-flight requests run for
+        # up to shutdown_timeout seconds, then cancels them, which aborts their engine
+        # requests; the engine's subprocesses are stopped below in any case.
         config = uvicorn.Config(app, host=settings.host, port=settings.port,
                                 log_level=settings.log_level,
-                                access_log=settings.log_level == "debug")
+                                access_log=settings.log_level == "debug",
+                                timeout_graceful_shutdown=settings.shutdown_timeout)
         server = uvicorn.Server(config)
         loop = handle.engine.loop
 
@@ -39,6 +46,8 @@ def serve(settings: ServerSettings) -> None:
         loop.run_until_complete(run())
     finally:
         handle.shutdown()
+        if softcot is not None:
+            softcot.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    serve(settings)
+    try:  # before the engine starts, so that a checkpoint that does not fit fails fast
+        softcot = SoftCoTService.load(settings)
+    except (CheckpointError, TemplateError, SoftCoTStartupError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    serve(settings, softcot)
     return 0
 
 

@@ -1,7 +1,10 @@
 """The FastAPI app: OpenAI routes over an :class:`~server.engine.EngineHandle` in ``app.state``.
 
 Each route validates its body, builds a :class:`~server.engine.GenerationJob`, and returns
-JSON or a stream; every error goes through :mod:`server.errors`.
+JSON or a stream; every error goes through :mod:`server.errors`. With an API key, every
+route but ``/health`` needs it (``/metrics`` included: scrapers send it as a bearer
+token). Bodies over ``--max-request-bytes`` are refused (:mod:`server.body_limit`);
+finished requests and every response's status feed ``/metrics`` (:mod:`server.metrics`).
 """
 
 from __future__ import annotations
@@ -9,12 +12,16 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from functools import partial
+from typing import Callable
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from pydantic import BaseModel, ValidationError
 
+from server.body_limit import BodySizeLimit
 from server.engine import EngineHandle, GenerationJob, build_sampling_params
 from server.errors import APIError, from_validation_error, install_handlers, invalid_request
+from server.metrics import CONTENT_TYPE, RequestCounter, ServerMetrics
 from server.protocol import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -22,25 +29,39 @@ from server.protocol import (
     ModelList,
     SamplingFields,
 )
-from server.results import chat_completion, choice_result, text_completion
+from server.results import ChoiceResult, chat_completion, choice_result, text_completion
 from server.settings import ServerSettings
 from server.soft_thinking import parse_soft_thinking
+from server.softcot import SoftCoTService
+from server.softcot import requested as softcot_requested
 from server.streaming import chat_events, completion_events, streaming_response
 
 
-def create_app(engine_handle: EngineHandle, settings: ServerSettings) -> FastAPI:
+def create_app(engine_handle: EngineHandle, settings: ServerSettings,
+               softcot: SoftCoTService | None = None) -> FastAPI:
     app = FastAPI(title="soft-thinking server", docs_url=None, redoc_url=None)
     app.state.engine = engine_handle
+    app.state.softcot = softcot
     app.state.settings = settings
     app.state.created = int(time.time())
+    app.state.metrics = metrics = ServerMetrics()
     install_handlers(app)
     app.include_router(_openai_routes())
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(RequestCounter, metrics=metrics)  # outermost: sees every status
 
     @app.get("/health")
     async def health(request: Request) -> dict:
         handle: EngineHandle = request.app.state.engine
         return {"status": "ok", "model": handle.model_name,
                 "num_running_requests": handle.num_running_requests}
+
+    @app.get("/metrics", dependencies=[Depends(_check_api_key)])
+    async def prometheus_metrics(request: Request) -> Response:
+        handle: EngineHandle = request.app.state.engine
+        running, queued = await handle.load()
+        metrics.set_load(running, queued, handle.num_running_requests)
+        return Response(content=metrics.render(), media_type=CONTENT_TYPE)
 
     return app
 
@@ -69,34 +90,39 @@ def _openai_routes() -> APIRouter:
 
     @router.post("/chat/completions")
     async def chat_completions(request: Request) -> Response:
+        arrival = time.perf_counter()
         body = await _parse_body(request, ChatCompletionRequest)
         handle: EngineHandle = request.app.state.engine
-        if body.logprobs:
-            raise invalid_request("logprobs: not supported by this server", "logprobs")
-        prompt = handle.chat_input_ids([m.as_template_input() for m in body.messages])
-        job = _job(request, body, [prompt], "messages")
+        if body.top_logprobs is not None and not body.logprobs:
+            raise invalid_request("top_logprobs: requires logprobs: true", "top_logprobs")
+        messages = [m.as_template_input() for m in body.messages]
+        softcot: SoftCoTService | None = request.app.state.softcot
+        if is_softcot := softcot_requested(body, softcot, endpoint_is_chat=True):
+            messages, question = softcot.base_messages(messages)
+        prompt = handle.chat_input_ids(messages)
+        job = _job(request, body, [prompt], "messages", arrival)
+        if is_softcot:
+            job.embed_overrides = [await softcot.overrides(question, prompt)]
         if body.stream:
-            return await streaming_response(
-                chat_events(handle, job, handle.model_name, body.include_usage))
-        outputs = await handle.generate(job)
-        results = [choice_result(job, i, output) for i, output in enumerate(outputs)]
+            return await streaming_response(chat_events(
+                handle, job, handle.model_name, body.include_usage, _observer(request, job)))
+        results = await _generate(request, job)
         is_one_token = job.soft is not None and handle.is_one_token(job.soft.think_end_str)
         return _json(chat_completion(job, handle.model_name, results, is_one_token))
 
     @router.post("/completions")
     async def completions(request: Request) -> Response:
+        arrival = time.perf_counter()
         body = await _parse_body(request, CompletionRequest)
         handle: EngineHandle = request.app.state.engine
-        if body.logprobs is not None:
-            raise invalid_request("logprobs: not supported by this server", "logprobs")
         if body.echo:
             raise invalid_request("echo: not supported by this server", "echo")
-        job = _job(request, body, handle.text_input_ids(body.prompt), "prompt")
+        softcot_requested(body, request.app.state.softcot, endpoint_is_chat=False)
+        job = _job(request, body, handle.text_input_ids(body.prompt), "prompt", arrival)
         if body.stream:
-            return await streaming_response(
-                completion_events(handle, job, handle.model_name, body.include_usage))
-        outputs = await handle.generate(job)
-        results = [choice_result(job, i, output) for i, output in enumerate(outputs)]
+            return await streaming_response(completion_events(
+                handle, job, handle.model_name, body.include_usage, _observer(request, job)))
+        results = await _generate(request, job)
         return _json(text_completion(job, handle.model_name, results))
 
     return router
@@ -120,18 +146,40 @@ async def _parse_body(request: Request, model: type[BaseModel]):
     return parsed
 
 
+async def _generate(request: Request, job: GenerationJob) -> list[ChoiceResult]:
+    """Run a job to the end (not streamed) and count it in the metrics."""
+    handle: EngineHandle = request.app.state.engine
+    outputs = await handle.generate(job)
+    results = [choice_result(job, i, output, handle.token_text)
+               for i, output in enumerate(outputs)]
+    _observer(request, job)(results)
+    return results
+
+
+def _observer(request: Request, job: GenerationJob) -> Callable[[list[ChoiceResult]], None]:
+    """What counts a job's finished choices in the metrics."""
+    metrics: ServerMetrics = request.app.state.metrics
+    return partial(metrics.observe_choices, n=job.n)
+
+
 def _job(request: Request, body: SamplingFields, prompts: list[list[int]],
-         prompt_field: str) -> GenerationJob:
+         prompt_field: str, arrival: float) -> GenerationJob:
     """Check soft-thinking parameters and lengths; build the engine job."""
     handle: EngineHandle = request.app.state.engine
     _reject_unsupported(body)
     soft = parse_soft_thinking(body)
+    top_logprobs = body.num_top_logprobs
+    if soft is not None and top_logprobs is not None:
+        raise invalid_request("logprobs: not available with soft thinking (a concept token "
+                              "is not one sampled token; use soft_thinking.return_trace)",
+                              "logprobs")
     max_tokens_field = "max_tokens"
     if getattr(body, "max_completion_tokens", None) is not None:
         max_tokens_field = "max_completion_tokens"
     max_new_tokens = min(handle.max_new_tokens(ids, body.max_new_tokens, prompt_field,
                                                max_tokens_field) for ids in prompts)
     return GenerationJob(prompts=prompts, n=body.n, soft=soft, seed=body.seed,
+                         top_logprobs=top_logprobs, arrival=arrival,
                          sampling_params=build_sampling_params(body, soft, max_new_tokens))
 
 

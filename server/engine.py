@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import AsyncIterator
@@ -20,6 +21,7 @@ from server.errors import APIError, invalid_request
 from server.protocol import SamplingFields
 from server.settings import ServerSettings
 from server.soft_thinking import custom_params
+from server.softcot import generate_with_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,9 @@ class GenerationJob:
 
     Choice ``index = prompt_index * n + j`` runs as its own engine request with rid
     ``f"{rid}-{index}"``; with a seed, choice ``index`` samples with ``seed + index``.
+    ``top_logprobs`` is None when no logprobs are asked for, else the number of
+    alternatives to report per token; ``arrival`` (``time.perf_counter()``) is when the
+    request came in, which latencies are measured from.
     """
 
     prompts: list[list[int]]
@@ -37,7 +42,11 @@ class GenerationJob:
     sampling_params: dict
     soft: SoftThinkingParams | None = None
     seed: int | None = None
+    top_logprobs: int | None = None
+    # SoftCoT: per prompt, SGLang ``PositionalEmbeds`` written over its placeholder tokens.
+    embed_overrides: list | None = None
     rid: str = field(default_factory=lambda: uuid.uuid4().hex)
+    arrival: float = field(default_factory=time.perf_counter)
 
     @property
     def num_choices(self) -> int:
@@ -54,6 +63,16 @@ class GenerationJob:
 
     def prompt_of(self, index: int) -> list[int]:
         return self.prompts[index // self.n]
+
+    def engine_kwargs(self, index: int) -> dict:
+        """``Engine.async_generate``'s arguments for choice ``index`` (but ``stream``)."""
+        kwargs = {"input_ids": self.prompt_of(index), "sampling_params": self.choice_params(index),
+                  "rid": self.choice_rid(index)}
+        if self.top_logprobs is not None:
+            kwargs.update(return_logprob=True, top_logprobs_num=self.top_logprobs)
+        if self.embed_overrides is not None:
+            kwargs["positional_embed_overrides"] = self.embed_overrides[index // self.n]
+        return kwargs
 
 
 def build_sampling_params(request: SamplingFields, soft: SoftThinkingParams | None,
@@ -88,6 +107,7 @@ class EngineHandle:
         self.model_name = model_name
         self.context_len = context_len
         self._is_one_token: dict[str, bool] = {}
+        self._token_texts: dict[int, str] = {}
 
     @classmethod
     def start(cls, settings: ServerSettings) -> "EngineHandle":
@@ -164,9 +184,8 @@ class EngineHandle:
 
     async def generate(self, job: GenerationJob) -> list[dict]:
         """Every choice's final output, in index order."""
-        tasks = [asyncio.ensure_future(self.engine.async_generate(
-            input_ids=job.prompt_of(i), sampling_params=job.choice_params(i),
-            rid=job.choice_rid(i))) for i in range(job.num_choices)]
+        tasks = [asyncio.ensure_future(self._async_generate(job.engine_kwargs(i)))
+                 for i in range(job.num_choices)]
         try:
             return list(await asyncio.gather(*tasks))
         except ValueError as error:  # SGLang rejected the request
@@ -188,9 +207,7 @@ class EngineHandle:
 
         async def pump(index: int) -> None:
             try:
-                outputs = await self.engine.async_generate(
-                    input_ids=job.prompt_of(index), sampling_params=job.choice_params(index),
-                    rid=job.choice_rid(index), stream=True)
+                outputs = await self._async_generate(job.engine_kwargs(index), stream=True)
                 async for output in outputs:
                     queue.put_nowait((index, output, None))
                 queue.put_nowait((index, None, None))
@@ -215,6 +232,12 @@ class EngineHandle:
                     task.cancel()
                     self.abort(job.choice_rid(index))
 
+    def _async_generate(self, kwargs: dict, stream: bool = False):
+        """``Engine.async_generate``, or its SoftCoT twin when prompt embeddings are overridden."""
+        if "positional_embed_overrides" in kwargs:
+            return generate_with_overrides(self.engine, stream=stream, **kwargs)
+        return self.engine.async_generate(**kwargs, stream=stream)
+
     def abort(self, rid: str) -> None:
         try:
             self.engine.tokenizer_manager.abort_request(rid)
@@ -223,7 +246,27 @@ class EngineHandle:
 
     @property
     def num_running_requests(self) -> int:
+        """Engine requests this process is waiting on (queued or running in the scheduler)."""
         return len(self.engine.tokenizer_manager.rid_to_state)
+
+    async def load(self) -> tuple[int, int]:
+        """``(running, queued)`` requests as the scheduler last published them.
+
+        The scheduler publishes its load every few steps and at once when it goes idle;
+        before its first publication the server's own count stands in for ``running``.
+        """
+        snapshots = await self.engine.tokenizer_manager.get_loads()
+        if not snapshots:
+            return self.num_running_requests, 0
+        return (sum(s.num_running_reqs for s in snapshots),
+                sum(s.num_waiting_reqs for s in snapshots))
+
+    def token_text(self, token_id: int) -> str:
+        """One token's text, as logprobs report it."""
+        text = self._token_texts.get(token_id)
+        if text is None:
+            text = self._token_texts[token_id] = self.tokenizer.decode([token_id])
+        return text
 
 
 def finish_reason_of(output: dict) -> str | None:

@@ -60,7 +60,7 @@ def from_validation_error(error: ValidationError | RequestValidationError) -> AP
     return invalid_request("; ".join(problems) or "invalid request", first_param)
 
 
-def _respond(error: APIError) -> JSONResponse:
+def respond(error: APIError) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
     return JSONResponse(error.to_json(), status_code=error.status_code, headers=headers)
 
@@ -68,17 +68,17 @@ def _respond(error: APIError) -> JSONResponse:
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, error: APIError):
-        return _respond(error)
+        return respond(error)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_: Request, error: RequestValidationError):
-        return _respond(from_validation_error(error))
+        return respond(from_validation_error(error))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, error: StarletteHTTPException):
-        return _respond(APIError(error.status_code, str(error.detail)))
+        return respond(APIError(error.status_code, str(error.detail)))
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, error: Exception):
         logger.exception("request failed")
-        return _respond(APIError(500, f"internal error: {type(error).__name__}: {error}"))
+        return respond(APIError(500, f"internal error: {type(error).__name__}: {error}"))

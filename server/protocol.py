@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # The most choices one request may ask for (``n``).
 MAX_N = 16
+# The most alternatives per token ``top_logprobs`` (chat) or ``logprobs`` (text) may ask for.
+MAX_TOP_LOGPROBS = 20
 
 
 class _Lenient(BaseModel):
@@ -21,6 +23,14 @@ class _Lenient(BaseModel):
 
 class StreamOptions(_Lenient):
     include_usage: bool = False
+
+
+class SoftCoTRequest(BaseModel):
+    """``"softcot": {"enabled": true, "num_thought_tokens": N}``; N defaults to the checkpoint's."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    num_thought_tokens: int | None = Field(None, ge=1)
 
 
 class SamplingFields(_Lenient):
@@ -46,6 +56,7 @@ class SamplingFields(_Lenient):
     stop_token_ids: list[int] | None = None
     # Validated by server.soft_thinking, so that errors name the field's full path.
     soft_thinking: dict[str, Any] | None = None
+    softcot: SoftCoTRequest | None = None
 
     @field_validator("top_k")
     @classmethod
@@ -57,6 +68,11 @@ class SamplingFields(_Lenient):
     @property
     def include_usage(self) -> bool:
         return bool(self.stream_options and self.stream_options.include_usage)
+
+    @property
+    def num_top_logprobs(self) -> int | None:
+        """Alternatives per token to report, or None when no logprobs are asked for."""
+        return None
 
 
 class TextPart(_Lenient):
@@ -84,6 +100,11 @@ class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+
+    @property
+    def num_top_logprobs(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @property
     def max_new_tokens(self) -> int | None:
@@ -92,8 +113,12 @@ class ChatCompletionRequest(SamplingFields):
 
 class CompletionRequest(SamplingFields):
     prompt: str | list[str] | list[int] | list[list[int]]
-    logprobs: int | None = None
+    logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
     echo: bool = False
+
+    @property
+    def num_top_logprobs(self) -> int | None:
+        return self.logprobs
 
     @property
     def max_new_tokens(self) -> int | None:
@@ -118,6 +143,27 @@ class Usage(_Response):
     completion_tokens_details: CompletionTokensDetails | None = None
 
 
+class TopLogprob(_Response):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class ChatTokenLogprob(TopLogprob):
+    top_logprobs: list[TopLogprob]
+
+
+class ChatLogprobs(_Response):
+    content: list[ChatTokenLogprob]
+
+
+class CompletionLogprobs(_Response):
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
 class AssistantMessage(_Response):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
@@ -128,6 +174,7 @@ class ChatChoice(_Response):
     index: int
     message: AssistantMessage
     finish_reason: str
+    logprobs: ChatLogprobs | None = None
     soft_thinking: dict | None = None
 
 
@@ -149,6 +196,7 @@ class ChatDelta(_Response):
 class ChatChunkChoice(_Response):
     index: int
     delta: ChatDelta
+    logprobs: ChatLogprobs | None = None
     finish_reason: str | None = None
     soft_thinking: dict | None = None
 
@@ -165,6 +213,7 @@ class ChatCompletionChunk(_Response):
 class CompletionChoice(_Response):
     index: int
     text: str
+    logprobs: CompletionLogprobs | None = None
     finish_reason: str | None = None
     soft_thinking: dict | None = None
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 from sglang_soft_thinking.output import (
     META_INFO_KEY,
+    THINK,
     SoftThinkingSummary,
     split_reasoning,
     summarize,
 )
 
 from server.engine import GenerationJob, finish_reason_of
+from server.logprobs import TokenLogprob, chat_logprobs, completion_logprobs, token_logprobs
 from server.protocol import (
     AssistantMessage,
     ChatChoice,
@@ -25,7 +29,13 @@ from server.protocol import (
 
 @dataclass
 class ChoiceResult:
-    """One finished choice, whichever way it was delivered."""
+    """One finished choice, whichever way it was delivered.
+
+    ``concept_steps`` counts the decode steps that fed a concept token; ``latency_s`` and
+    ``first_token_s`` are seconds from the request's arrival to the choice's last output
+    and (streamed choices only) to its first; ``logprobs`` is set when asked for and the
+    choice was not streamed (a stream sends them chunk by chunk).
+    """
 
     index: int
     text: str
@@ -33,20 +43,33 @@ class ChoiceResult:
     prompt_tokens: int
     completion_tokens: int
     soft: SoftThinkingSummary | None = None
+    concept_steps: int = 0
+    latency_s: float | None = None
+    first_token_s: float | None = None
+    logprobs: list[TokenLogprob] | None = None
 
     def soft_json(self) -> dict | None:
         return None if self.soft is None else self.soft.to_json()
 
 
-def choice_result(job: GenerationJob, index: int, output: dict) -> ChoiceResult:
-    """Read a final engine output; ``finish_reason_of`` raises for an aborted request."""
+def choice_result(job: GenerationJob, index: int, output: dict,
+                  decode: Callable[[int], str] | None = None) -> ChoiceResult:
+    """Read a final engine output; ``finish_reason_of`` raises for an aborted request.
+
+    With ``decode`` (token id to text) the choice's logprobs are read too, if asked for.
+    """
     meta = output["meta_info"]
     finish_reason = finish_reason_of(output) or "stop"
-    summary = None
+    result = ChoiceResult(index, output.get("text") or "", finish_reason,
+                          meta["prompt_tokens"], meta["completion_tokens"],
+                          latency_s=time.perf_counter() - job.arrival)
     if job.soft is not None:
-        summary = summarize(meta.get(META_INFO_KEY), finish_reason, job.soft.return_trace)
-    return ChoiceResult(index, output.get("text") or "", finish_reason,
-                        meta["prompt_tokens"], meta["completion_tokens"], summary)
+        records = meta.get(META_INFO_KEY)
+        result.soft = summarize(records, finish_reason, job.soft.return_trace)
+        result.concept_steps = sum(1 for r in records or () if r is not None and r[0] == THINK)
+    if decode is not None and job.top_logprobs is not None:
+        result.logprobs = token_logprobs(meta, 0, decode)
+    return result
 
 
 def usage_of(job: GenerationJob, results: list[ChoiceResult]) -> Usage:
@@ -74,7 +97,8 @@ def assistant_message(job: GenerationJob, result: ChoiceResult,
 def chat_completion(job: GenerationJob, model: str, results: list[ChoiceResult],
                     think_end_is_one_token: bool) -> ChatCompletion:
     choices = [ChatChoice(index=r.index, finish_reason=r.finish_reason, soft_thinking=r.soft_json(),
-                          message=assistant_message(job, r, think_end_is_one_token))
+                          message=assistant_message(job, r, think_end_is_one_token),
+                          logprobs=None if r.logprobs is None else chat_logprobs(r.logprobs))
                for r in results]
     return ChatCompletion(id=f"chatcmpl-{job.rid}", model=model, choices=choices,
                           usage=usage_of(job, results))
@@ -82,7 +106,9 @@ def chat_completion(job: GenerationJob, model: str, results: list[ChoiceResult],
 
 def text_completion(job: GenerationJob, model: str, results: list[ChoiceResult]) -> Completion:
     choices = [CompletionChoice(index=r.index, text=r.text, finish_reason=r.finish_reason,
-                                soft_thinking=r.soft_json())
+                                soft_thinking=r.soft_json(),
+                                logprobs=None if r.logprobs is None
+                                else completion_logprobs(r.logprobs))
                for r in results]
     return Completion(id=f"cmpl-{job.rid}", model=model, choices=choices,
                       usage=usage_of(job, results))

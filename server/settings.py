@@ -27,7 +27,13 @@ class ServerSettings(BaseModel):
     host: str = Field("127.0.0.1", description="address to bind")
     port: int = Field(30000, ge=1, le=65535, description="port to bind")
     api_key: str | None = Field(
-        None, description="require 'Authorization: Bearer KEY' on /v1 routes")
+        None, description="require 'Authorization: Bearer KEY' on every route but /health")
+    max_request_bytes: int = Field(
+        8 * 1024 * 1024, ge=1024, description="largest request body accepted, in bytes "
+                                              "(a larger one is refused with 413)")
+    shutdown_timeout: float = Field(
+        10.0, ge=0, description="seconds in-flight requests may run on after SIGTERM or "
+                                "Ctrl-C before they are aborted")
     max_total_tokens: int | None = Field(
         None, ge=1, description="KV-cache budget in tokens (default: SGLang sizes it from memory)")
     max_running_requests: int | None = Field(
@@ -36,6 +42,10 @@ class ServerSettings(BaseModel):
         "auto", description="weights and activations (auto: SGLang's choice, float16 for a float32 checkpoint)")
     max_topk_limit: int | None = Field(
         None, ge=1, description="largest soft_thinking.max_topk a request may ask for (default 64)")
+    softcot_assistant: Path | None = Field(
+        None, description="SoftCoT: the assistant model folder (with --softcot-projection)")
+    softcot_projection: Path | None = Field(
+        None, description="SoftCoT: a checkpoint folder written by softcot_plugin.train")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="log level of the server and the engine")
 

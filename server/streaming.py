@@ -8,6 +8,8 @@ The final chunk of each choice has its ``finish_reason`` (and ``soft_thinking``)
 
 An error before the first chunk is raised (the route answers with its status code);
 after it, the error is sent as an event. Closing a stream aborts its engine requests.
+With logprobs asked for, each chunk carries those of the tokens it adds. ``on_done``
+receives the finished choices once a stream has sent them all (for the metrics).
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from __future__ import annotations
 import json
 import time
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import AsyncIterator, Callable
 
 from fastapi.responses import StreamingResponse
 
 from server.engine import EngineHandle, GenerationJob
 from server.errors import APIError
+from server.logprobs import TokenLogprob, chat_logprobs, completion_logprobs, token_logprobs
 from server.protocol import (
     ChatChunkChoice,
     ChatCompletionChunk,
@@ -33,27 +37,47 @@ from server.results import ChoiceResult, choice_result, usage_of
 from server.soft_thinking import ReasoningSplitter
 
 DONE = "data: [DONE]\n\n"
+OnDone = Callable[[list[ChoiceResult]], None]
 
 
 def sse(payload) -> str:
     return f"data: {payload.to_json_str()}\n\n"
 
 
-async def _deltas(handle: EngineHandle, job: GenerationJob
-                  ) -> AsyncIterator[tuple[int, str, ChoiceResult | None]]:
-    """``(index, new_text, result)``; ``result`` is set on a choice's last output."""
-    sent = [0] * job.num_choices
+@dataclass
+class Delta:
+    """What one engine output adds to choice ``index``; ``result`` is set on its last one."""
+
+    index: int
+    text: str
+    logprobs: list[TokenLogprob] | None
+    result: ChoiceResult | None
+
+
+async def _deltas(handle: EngineHandle, job: GenerationJob) -> AsyncIterator[Delta]:
+    sent_chars, sent_tokens = [0] * job.num_choices, [0] * job.num_choices
+    first_token_s: list[float | None] = [None] * job.num_choices
     async with aclosing(handle.stream(job)) as outputs:
         async for index, output in outputs:
+            if first_token_s[index] is None:
+                first_token_s[index] = time.perf_counter() - job.arrival
             text = output.get("text") or ""
-            delta, sent[index] = text[sent[index]:], len(text)
-            is_finished = output["meta_info"].get("finish_reason") is not None
-            yield index, delta, choice_result(job, index, output) if is_finished else None
+            delta, sent_chars[index] = text[sent_chars[index]:], len(text)
+            logprobs = None
+            if job.top_logprobs is not None:
+                logprobs = token_logprobs(output["meta_info"], sent_tokens[index],
+                                          handle.token_text)
+                sent_tokens[index] += len(logprobs)
+            result = None
+            if output["meta_info"].get("finish_reason") is not None:
+                result = choice_result(job, index, output)
+                result.first_token_s = first_token_s[index]
+            yield Delta(index, delta, logprobs, result)
 
 
 async def _with_usage_and_errors(events: AsyncIterator[str], results: list[ChoiceResult],
-                                 job: GenerationJob, usage_chunk: Callable[[Usage], str] | None
-                                 ) -> AsyncIterator[str]:
+                                 job: GenerationJob, usage_chunk: Callable[[Usage], str] | None,
+                                 on_done: OnDone | None) -> AsyncIterator[str]:
     has_sent = False
     try:
         async for event in events:
@@ -65,13 +89,16 @@ async def _with_usage_and_errors(events: AsyncIterator[str], results: list[Choic
         yield f"data: {json.dumps(error.to_json())}\n\n"
         yield DONE
         return
+    results.sort(key=lambda r: r.index)
+    if on_done is not None:
+        on_done(results)
     if usage_chunk is not None:
-        yield usage_chunk(usage_of(job, sorted(results, key=lambda r: r.index)))
+        yield usage_chunk(usage_of(job, results))
     yield DONE
 
 
 def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
-                include_usage: bool) -> AsyncIterator[str]:
+                include_usage: bool, on_done: OnDone | None = None) -> AsyncIterator[str]:
     created, chunk_id = int(time.time()), f"chatcmpl-{job.rid}"
     results: list[ChoiceResult] = []
     splitters = {}
@@ -86,19 +113,21 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
 
     async def events() -> AsyncIterator[str]:
         has_role = [False] * job.num_choices
-        async for index, delta, result in _deltas(handle, job):
-            reasoning, content = "", delta
+        async for step in _deltas(handle, job):
+            index, result = step.index, step.result
+            reasoning, content = "", step.text
             if splitters:
-                reasoning, content = splitters[index].feed(delta)
+                reasoning, content = splitters[index].feed(step.text)
                 if result is not None:
                     tail_reasoning, tail_content = splitters[index].finish()
                     reasoning, content = reasoning + tail_reasoning, content + tail_content
-            if result is None and not (reasoning or content or not has_role[index]):
+            if result is None and has_role[index] and not (reasoning or content or step.logprobs):
                 continue
             choice = ChatChunkChoice(
                 index=index,
                 delta=ChatDelta(role=None if has_role[index] else "assistant",
-                                content=content or None, reasoning_content=reasoning or None))
+                                content=content or None, reasoning_content=reasoning or None),
+                logprobs=None if step.logprobs is None else chat_logprobs(step.logprobs))
             has_role[index] = True
             if result is not None:
                 results.append(result)
@@ -107,11 +136,11 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None
-    return _with_usage_and_errors(events(), results, job, usage_chunk)
+    return _with_usage_and_errors(events(), results, job, usage_chunk, on_done)
 
 
 def completion_events(handle: EngineHandle, job: GenerationJob, model: str,
-                      include_usage: bool) -> AsyncIterator[str]:
+                      include_usage: bool, on_done: OnDone | None = None) -> AsyncIterator[str]:
     created, chunk_id = int(time.time()), f"cmpl-{job.rid}"
     results: list[ChoiceResult] = []
 
@@ -120,10 +149,15 @@ def completion_events(handle: EngineHandle, job: GenerationJob, model: str,
                               choices=choices, usage=usage))
 
     async def events() -> AsyncIterator[str]:
-        async for index, delta, result in _deltas(handle, job):
-            if result is None and not delta:
+        text_offsets = [0] * job.num_choices
+        async for step in _deltas(handle, job):
+            index, result = step.index, step.result
+            if result is None and not (step.text or step.logprobs):
                 continue
-            choice = CompletionChoice(index=index, text=delta)
+            choice = CompletionChoice(index=index, text=step.text)
+            if step.logprobs is not None:
+                choice.logprobs = completion_logprobs(step.logprobs, text_offsets[index])
+                text_offsets[index] += sum(len(entry.token) for entry in step.logprobs)
             if result is not None:
                 results.append(result)
                 choice.finish_reason = result.finish_reason
@@ -131,7 +165,7 @@ def completion_events(handle: EngineHandle, job: GenerationJob, model: str,
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None
-    return _with_usage_and_errors(events(), results, job, usage_chunk)
+    return _with_usage_and_errors(events(), results, job, usage_chunk, on_done)
 
 
 async def streaming_response(events: AsyncIterator[str]) -> StreamingResponse:

@@ -7,6 +7,7 @@ import pytest
 
 HELLO = [{"role": "user", "content": "Hello"}]
 SOFT = {"max_topk": 5}
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024  # the server's --max-request-bytes default
 
 # (name, route, JSON body or raw bytes, status, the field the error must name)
 CASES = [
@@ -44,12 +45,56 @@ CASES = [
     ("prompt_beyond_context", "completions", {"prompt": "hello " * 9000, "max_tokens": 1}, 400,
      "prompt"),
     ("too_many_choices", "completions", {"prompt": "Hi", "n": 1000}, 400, "n"),
+    # Wrong types.
+    ("max_tokens_not_a_number", "chat/completions", {"messages": HELLO, "max_tokens": "ten"},
+     400, "max_tokens"),
+    ("temperature_not_a_number", "chat/completions", {"messages": HELLO, "temperature": "hot"},
+     400, "temperature"),
+    ("messages_not_a_list", "chat/completions", {"messages": "Hello"}, 400, "messages"),
+    ("content_not_text", "chat/completions", {"messages": [{"role": "user", "content": 7}]},
+     400, "messages.0.content"),
+    ("n_fractional", "chat/completions", {"messages": HELLO, "n": 1.5}, 400, "n"),
+    ("stream_not_a_bool", "chat/completions", {"messages": HELLO, "stream": "often"}, 400,
+     "stream"),
+    ("stop_not_text", "chat/completions", {"messages": HELLO, "stop": 5}, 400, "stop"),
+    ("body_not_an_object", "chat/completions", [HELLO], 400, "dictionary"),
+    ("soft_thinking_not_an_object", "chat/completions",
+     {"messages": HELLO, "soft_thinking": "on"}, 400, "soft_thinking"),
+    # Out-of-range values.
+    ("max_tokens_zero", "chat/completions", {"messages": HELLO, "max_tokens": 0}, 400,
+     "max_tokens"),
+    ("n_zero", "chat/completions", {"messages": HELLO, "n": 0}, 400, "n"),
+    ("top_p_above_one", "chat/completions", {"messages": HELLO, "top_p": 1.5}, 400, "top_p"),
+    ("top_k_zero", "chat/completions", {"messages": HELLO, "top_k": 0}, 400, "top_k"),
+    ("min_p_above_one", "chat/completions", {"messages": HELLO, "min_p": 2}, 400, "min_p"),
+    ("presence_penalty_too_big", "chat/completions",
+     {"messages": HELLO, "presence_penalty": 3}, 400, "presence_penalty"),
+    ("top_logprobs_too_many", "chat/completions",
+     {"messages": HELLO, "logprobs": True, "top_logprobs": 21}, 400, "top_logprobs"),
+    ("top_logprobs_without_logprobs", "chat/completions",
+     {"messages": HELLO, "top_logprobs": 2}, 400, "top_logprobs"),
+    ("completion_logprobs_too_many", "completions", {"prompt": "Hi", "logprobs": 21}, 400,
+     "logprobs"),
+    ("logprobs_with_soft_thinking", "chat/completions",
+     {"messages": HELLO, "logprobs": True, "soft_thinking": SOFT}, 400, "logprobs"),
+    ("soft_min_p_above_one", "chat/completions",
+     {"messages": HELLO, "soft_thinking": {"min_p": 1.5}}, 400, "soft_thinking.min_p"),
+    ("soft_after_thinking_unknown_field", "chat/completions",
+     {"messages": HELLO, "soft_thinking": {"after_thinking": {"temp": 0.5}}}, 400,
+     "soft_thinking.after_thinking.temp"),
+    ("empty_prompt", "completions", {"prompt": ""}, 400, "prompt"),
+    ("echo_unsupported", "completions", {"prompt": "Hi", "echo": True}, 400, "echo"),
+    # Bodies that are not UTF-8 JSON, or too big (one byte over the default limit).
+    ("non_utf8_body", "chat/completions", b'{"messages": [{"role": "user", "content": "\xff"}]}',
+     400, "JSON"),
+    ("oversized_body", "chat/completions",
+     b'{"messages": [], "pad": "' + b"x" * DEFAULT_MAX_REQUEST_BYTES + b'"}', 413, "limit"),
 ]
 
 
 def post(server, route: str, body) -> httpx.Response:
     headers = {"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"}
-    kwargs = {"content": body} if isinstance(body, bytes) else {"json": body}
+    kwargs = {"json": body} if isinstance(body, (dict, list)) else {"content": body}
     return httpx.post(f"{server.base_url}/{route}", headers=headers, timeout=120, **kwargs)
 
 
@@ -62,6 +107,34 @@ def test_bad_request_is_named_and_server_keeps_serving(server, name, route, body
     assert field in error["message"]
     good = post(server, "chat/completions", {"messages": HELLO, "max_tokens": 1})
     assert good.status_code == 200, good.text
+
+
+def test_oversized_chunked_body_is_refused(server):
+    """A body without Content-Length is counted as it arrives."""
+    pieces = (b"x" * 65536 for _ in range(DEFAULT_MAX_REQUEST_BYTES // 65536 + 1))
+    response = post(server, "chat/completions", pieces)
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert post(server, "chat/completions", {"messages": HELLO, "max_tokens": 1}).status_code == 200
+
+
+AUTH_CASES = {"missing": {}, "wrong_key": {"Authorization": "Bearer not-the-key"},
+              "wrong_scheme": {"Authorization": "Basic dGVzdC1rZXk="}}
+
+
+@pytest.mark.parametrize("route", ["GET /v1/models", "POST /v1/chat/completions",
+                                   "POST /v1/completions", "GET /metrics"])
+@pytest.mark.parametrize("case", list(AUTH_CASES))
+def test_every_route_but_health_needs_the_key(server, route, case):
+    method, path = route.split()
+    root = server.base_url.removesuffix("/v1")
+    response = httpx.request(method, root + path, headers=AUTH_CASES[case],
+                             json={"messages": HELLO, "prompt": "Hi", "max_tokens": 1})
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert httpx.get(root + "/health").status_code == 200
+    assert post(server, "chat/completions", {"messages": HELLO, "max_tokens": 1}).status_code == 200
 
 
 def test_openai_client_sees_typed_errors(openai_client, model_name):
