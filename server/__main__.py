@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from server.models import model_dir_problem
 from server.settings import ServerSettings, parse_settings
+from server.soft_thinking import DefaultsFileError, load_defaults
 from server.softcot import SoftCoTService, SoftCoTStartupError
 from softcot_plugin.checkpoint import CheckpointError
 from softcot_plugin.templates import TemplateError
@@ -64,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
-    try:  # before the engine starts, so that a checkpoint that does not fit fails fast
+    try:  # before the engine starts, so that a file or checkpoint that does not fit fails fast
+        settings.export_environment()
+        load_defaults(settings.soft_thinking)
         softcot = SoftCoTService.load(settings)
-    except (CheckpointError, TemplateError, SoftCoTStartupError) as error:
+    except (CheckpointError, TemplateError, SoftCoTStartupError, DefaultsFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     serve(settings, softcot)

@@ -31,7 +31,7 @@ from server.protocol import (
 )
 from server.results import ChoiceResult, chat_completion, choice_result, text_completion
 from server.settings import ServerSettings
-from server.soft_thinking import parse_soft_thinking
+from server.soft_thinking import load_defaults, parse_soft_thinking
 from server.softcot import SoftCoTService
 from server.softcot import requested as softcot_requested
 from server.streaming import chat_events, completion_events, streaming_response
@@ -43,6 +43,7 @@ def create_app(engine_handle: EngineHandle, settings: ServerSettings,
     app.state.engine = engine_handle
     app.state.softcot = softcot
     app.state.settings = settings
+    app.state.default_soft_thinking = load_defaults(settings.soft_thinking)
     app.state.created = int(time.time())
     app.state.metrics = metrics = ServerMetrics()
     install_handlers(app)
@@ -167,7 +168,7 @@ def _job(request: Request, body: SamplingFields, prompts: list[list[int]],
     """Check soft-thinking parameters and lengths; build the engine job."""
     handle: EngineHandle = request.app.state.engine
     _reject_unsupported(body)
-    soft = parse_soft_thinking(body)
+    soft = parse_soft_thinking(body, request.app.state.default_soft_thinking)
     top_logprobs = body.num_top_logprobs
     if soft is not None and top_logprobs is not None:
         raise invalid_request("logprobs: not available with soft thinking (a concept token "

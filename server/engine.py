@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -112,10 +111,7 @@ class EngineHandle:
     @classmethod
     def start(cls, settings: ServerSettings) -> "EngineHandle":
         """Start SGLang's engine (its scheduler and detokenizer subprocesses) in this process."""
-        if settings.max_topk_limit is not None:
-            # Read by the soft-thinking parameters here and in the scheduler processes,
-            # which inherit this environment.
-            os.environ["SOFTTHINK_MAX_TOPK"] = str(settings.max_topk_limit)
+        settings.export_environment()
         import sglang
         from transformers import AutoTokenizer
 

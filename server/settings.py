@@ -6,6 +6,7 @@ Every default lives here, once. ``python -m server --help`` lists the flags.
 from __future__ import annotations
 
 import argparse
+import os
 import types
 import typing
 from pathlib import Path
@@ -42,6 +43,10 @@ class ServerSettings(BaseModel):
         "auto", description="weights and activations (auto: SGLang's choice, float16 for a float32 checkpoint)")
     max_topk_limit: int | None = Field(
         None, ge=1, description="largest soft_thinking.max_topk a request may ask for (default 64)")
+    soft_thinking: Path | None = Field(
+        None, description="default soft-thinking parameters, a JSON/YAML file (e.g. the "
+                          "recommended_soft_thinking.json of benchmarks.tune), for requests "
+                          "that send none; a request opts out with soft_thinking.enabled false")
     softcot_assistant: Path | None = Field(
         None, description="SoftCoT: the assistant model folder (with --softcot-projection)")
     softcot_projection: Path | None = Field(
@@ -55,6 +60,12 @@ class ServerSettings(BaseModel):
 
     def model_name(self) -> str:
         return self.served_model_name or self.resolved_model_path().name
+
+    def export_environment(self) -> None:
+        """Settings the soft-thinking parameters read from the environment, here and in the
+        engine's scheduler processes, which inherit it."""
+        if self.max_topk_limit is not None:
+            os.environ["SOFTTHINK_MAX_TOPK"] = str(self.max_topk_limit)
 
 
 def _flag_type(annotation) -> tuple[type, tuple | None]:

@@ -40,3 +40,19 @@ def test_help_lists_every_setting():
     assert result.returncode == 0
     for name in ServerSettings.model_fields:
         assert f"--{name.replace('_', '-')}" in result.stdout
+
+
+@pytest.mark.parametrize("content, expected", [
+    ('{"max_topk": 0}', "max_topk"),
+    ('{"max_topk": 3, "warp": 1}', "warp"),
+    ("[1, 2]", "one object"),
+    (None, "cannot read"),
+])
+def test_bad_soft_thinking_defaults_file_is_a_clear_error(tmp_path, content, expected):
+    path = tmp_path / "soft.json"
+    if content is not None:
+        path.write_text(content)
+    result = run_server("--soft-thinking", str(path), "--port", "1")
+    assert result.returncode == 2
+    assert "--soft-thinking" in result.stderr and expected in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

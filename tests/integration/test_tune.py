@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from benchmarks.settings import load_json_or_file, parse_soft_thinking
+from server.soft_thinking import load_defaults
 from server_process import REPO_ROOT, free_port
 
 SPACE = {"max_topk": [2, 4], "early_stopping_entropy_threshold": [0.0, 0.5]}
@@ -57,6 +58,8 @@ def test_grid_search_writes_leaderboard_plot_and_recommendation(server, tmp_path
                                                         "file"))
     assert trials[leaderboard["recommended"]]["soft_thinking"] == recommended.model_dump(mode="json")
     assert recommended.max_thinking_tokens == 6  # the base settings carried through
+    # The server's --soft-thinking FILE reads the same file to the same parameters.
+    assert load_defaults(out / "recommended_soft_thinking.json") == recommended
 
     # The same command again, pointed at a server that does not exist: nothing is sent.
     before = {p: p.read_bytes() for p in out.rglob("run.jsonl")}

@@ -58,3 +58,35 @@ def test_choices_get_their_own_rid_and_seed():
     assert job.num_choices == 4 and job.prompt_of(3) == [2]
     assert job.choice_params(3)["sampling_seed"] == 8
     assert len({job.choice_rid(i) for i in range(4)}) == 4
+
+
+def test_server_default_soft_thinking_applies_to_requests_that_send_none(tmp_path):
+    from server.soft_thinking import load_defaults
+
+    path = tmp_path / "recommended.json"
+    path.write_text('{"max_topk": 4, "after_thinking": {"temperature": 0.2, "top_k": 5}}')
+    default = load_defaults(path)
+    plain = ChatCompletionRequest.model_validate({"messages": HELLO})
+    assert parse_soft_thinking(plain, default) == default
+    # A request's own object goes on top of the defaults, after_thinking field by field.
+    own = ChatCompletionRequest.model_validate(
+        {"messages": HELLO, "soft_thinking": {"min_p": 0.05, "after_thinking": {"top_k": 9}}})
+    merged = parse_soft_thinking(own, default)
+    assert (merged.max_topk, merged.min_p) == (4, 0.05)
+    assert (merged.after_thinking.temperature, merged.after_thinking.top_k) == (0.2, 9)
+    opt_out = ChatCompletionRequest.model_validate(
+        {"messages": HELLO, "soft_thinking": {"enabled": False}, "temperature": 0})
+    assert parse_soft_thinking(opt_out, default) is None
+
+
+def test_server_default_soft_thinking_keeps_the_temperature_rule(tmp_path):
+    import pytest
+
+    from server.errors import APIError
+    from server.soft_thinking import load_defaults
+
+    path = tmp_path / "soft.yaml"
+    path.write_text("max_topk: 3\n")
+    greedy = ChatCompletionRequest.model_validate({"messages": HELLO, "temperature": 0})
+    with pytest.raises(APIError, match="temperature"):
+        parse_soft_thinking(greedy, load_defaults(path))
