@@ -13,8 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
-from sglang_soft_thinking.params import SoftThinkingParams, describe_validation_error
+from sglang_soft_thinking.params import SoftThinkingParams, parse_enabled
 
 
 class SettingsError(ValueError):
@@ -101,15 +100,10 @@ def load_json_or_file(value: str, option: str) -> Any:
 
 def parse_soft_thinking(value: Any, option: str = "--soft-thinking") -> SoftThinkingParams | None:
     """Validated parameters; ``None`` when soft thinking is switched off."""
-    if not isinstance(value, dict):
-        raise SettingsError(f"{option}: expected a JSON object")
     try:
-        params = SoftThinkingParams.parse(value)
-    except ValidationError as error:
-        raise SettingsError(f"{option}: {describe_validation_error(error)}") from None
+        return parse_enabled(value)
     except ValueError as error:
         raise SettingsError(f"{option}: {error}") from None
-    return params if params.enabled else None
 
 
 def settings_from_args(args: argparse.Namespace, model: str) -> RunSettings:

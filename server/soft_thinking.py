@@ -18,6 +18,7 @@ from sglang_soft_thinking.params import (
     FLAT_NAMES,
     SoftThinkingParams,
     describe_validation_error,
+    parse_enabled,
 )
 
 from server.errors import invalid_request
@@ -38,15 +39,10 @@ def load_defaults(path: Path | None) -> SoftThinkingParams | None:
         raise DefaultsFileError(f"--soft-thinking: cannot read {path}: {error.strerror}") from None
     except yaml.YAMLError as error:
         raise DefaultsFileError(f"--soft-thinking: {path} is not JSON/YAML ({error})") from None
-    if not isinstance(value, dict):
-        raise DefaultsFileError(f"--soft-thinking: {path} must hold one object of parameters")
     try:
-        params = SoftThinkingParams.parse(value)
-    except ValidationError as error:
-        raise DefaultsFileError(f"--soft-thinking: {path}: {describe_validation_error(error)}") from None
+        return parse_enabled(value)
     except ValueError as error:
         raise DefaultsFileError(f"--soft-thinking: {path}: {error}") from None
-    return params if params.enabled else None
 
 
 def parse_soft_thinking(request: SamplingFields,

@@ -169,3 +169,15 @@ def describe_validation_error(error: ValidationError, prefix: str = "soft_thinki
         path = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
         lines.append(f"{path}: {item['msg']}")
     return "; ".join(lines)
+
+
+def parse_enabled(value: Any) -> SoftThinkingParams | None:
+    """Parameters from a configuration file or flag (nested or flat names); ``None`` when
+    they switch soft thinking off. Any problem is one ``ValueError`` naming the fields."""
+    if not isinstance(value, dict):
+        raise ValueError("expected one object of soft-thinking parameters")
+    try:
+        params = SoftThinkingParams.parse(value)
+    except ValidationError as error:
+        raise ValueError(describe_validation_error(error)) from None
+    return params if params.enabled else None
