@@ -25,11 +25,13 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from benchmarks.code_exec import run_python
 from benchmarks.math_check import MathChecker
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MATH_TIMEOUT_S = 15.0
 CODE_TIMEOUT_S = 10.0
@@ -88,6 +90,12 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
+def _from_answer_or_full(extract: Callable[[str], T | None], answer: str, full: str) -> T | None:
+    """What ``extract`` finds in the answer part, else in the whole completion."""
+    found = extract(answer)
+    return found if found is not None else extract(full)
+
+
 # ---------------------------------------------------------------------------- gsm8k
 
 _NUMBER = re.compile(r"(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])-?\.\d+")
@@ -99,9 +107,7 @@ def score_gsm8k(gold: str, answer: str, full: str) -> Verdict:
     gold_value = _to_decimal(str(gold))
     if gold_value is None:
         raise ValueError(f"gsm8k gold {gold!r} is not a number")
-    value = extract_number(answer)
-    if value is None:
-        value = extract_number(full)
+    value = _from_answer_or_full(extract_number, answer, full)
     if value is None:
         return Verdict(False, None, "no answer")
     return Verdict(value == gold_value, _canonical(value))
@@ -153,9 +159,7 @@ def score_gpqa(gold: str, answer: str, full: str) -> Verdict:
     gold_letter = str(gold).strip().upper()
     if gold_letter not in ("A", "B", "C", "D"):
         raise ValueError(f"gpqa gold {gold!r} is not a letter A-D")
-    letter = extract_letter(answer)
-    if letter is None:
-        letter = extract_letter(full)
+    letter = _from_answer_or_full(extract_letter, answer, full)
     if letter is None:
         return Verdict(False, None, "no answer")
     return Verdict(letter == gold_letter, letter)
