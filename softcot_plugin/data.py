@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.problems import DatasetError, load_gsm8k_jsonl
 from softcot_plugin.templates import PromptTemplates
 
 
@@ -32,26 +32,14 @@ class EncodedExample:
 
 
 def read_examples(path: Path) -> list[Example]:
-    examples = []
+    """The examples of a GSM8K-format file, read by the benchmark harness's loader."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as error:
-        raise DataError(f"cannot read {path}: {error.strerror}") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-            question, answer = item["question"], item["answer"]
-        except (ValueError, KeyError, TypeError):
-            raise DataError(f"{path}:{number}: expected a JSON object with 'question' and "
-                            "'answer'") from None
-        if "####" not in answer:
-            raise DataError(f"{path}:{number}: the answer does not end with '#### N'")
-        examples.append(Example(question, answer))
-    if not examples:
+        problems = load_gsm8k_jsonl(Path(path), Path(path).stem)
+    except DatasetError as error:
+        raise DataError(str(error)) from None
+    if not problems:
         raise DataError(f"{path}: no examples")
-    return examples
+    return [Example(problem.question, problem.extra["worked_answer"]) for problem in problems]
 
 
 def split_dev(examples: list[Example], dev_fraction: float, seed: int
