@@ -97,6 +97,15 @@ async def _with_usage_and_errors(events: AsyncIterator[str], results: list[Choic
     yield DONE
 
 
+def _finish(choice: ChatChunkChoice | CompletionChoice, result: ChoiceResult | None,
+            results: list[ChoiceResult]) -> None:
+    """On a choice's last chunk: keep its result, send its finish reason and soft-thinking summary."""
+    if result is not None:
+        results.append(result)
+        choice.finish_reason = result.finish_reason
+        choice.soft_thinking = result.soft_json()
+
+
 def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
                 include_usage: bool, on_done: OnDone | None = None) -> AsyncIterator[str]:
     created, chunk_id = int(time.time()), f"chatcmpl-{job.rid}"
@@ -129,10 +138,7 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
                                 content=content or None, reasoning_content=reasoning or None),
                 logprobs=None if step.logprobs is None else chat_logprobs(step.logprobs))
             has_role[index] = True
-            if result is not None:
-                results.append(result)
-                choice.finish_reason = result.finish_reason
-                choice.soft_thinking = result.soft_json()
+            _finish(choice, result, results)
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None
@@ -158,10 +164,7 @@ def completion_events(handle: EngineHandle, job: GenerationJob, model: str,
             if step.logprobs is not None:
                 choice.logprobs = completion_logprobs(step.logprobs, text_offsets[index])
                 text_offsets[index] += sum(len(entry.token) for entry in step.logprobs)
-            if result is not None:
-                results.append(result)
-                choice.finish_reason = result.finish_reason
-                choice.soft_thinking = result.soft_json()
+            _finish(choice, result, results)
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None
