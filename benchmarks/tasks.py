@@ -1,7 +1,8 @@
 """The one table of datasets: name → where the problems come from, the prompt, the scorer.
 
-``resolve_dataset("gsm8k", data_dir)`` finds ``gsm8k.json`` in the data folder (the
-shared benchmark files), else asks the Hugging Face hub; a path to a ``.json`` (shared
+``resolve_dataset("gsm8k", data_dir)`` finds ``gsm8k.json`` in the data folder (by
+default the repository's ``datasets/``, which ships the public benchmark files), else asks
+the Hugging Face hub; a path to a ``.json`` (shared
 format) or ``.jsonl`` (GSM8K format) file works too, its task named by ``--task`` or
 guessed from the file name. Each task's prompt asks for the answer in the form its scorer
 reads (``benchmarks.scoring``).
@@ -98,13 +99,10 @@ class Dataset:
         return PROMPTS[self.task](problem)
 
 
-def default_data_dir() -> Path | None:
-    """``$SOFTTHINK_DATA_DIR``, else the shared benchmark folder beside the repository."""
+def default_data_dir() -> Path:
+    """``$SOFTTHINK_DATA_DIR``, else the repository's own ``datasets/`` folder."""
     configured = os.environ.get(DATA_DIR_ENV)
-    if configured:
-        return Path(configured)
-    shared = REPO_ROOT.parent / "shared" / "datasets"
-    return shared if shared.is_dir() else None
+    return Path(configured) if configured else PROJECT_DATA_DIR
 
 
 def resolve_dataset(name_or_path: str, data_dir: Path | None = None,
@@ -129,11 +127,11 @@ def _load_named(name: str, spec: DatasetSpec, data_dir: Path | None,
     if spec.project_file:
         return Dataset(name, task, load_gsm8k_jsonl(PROJECT_DATA_DIR / spec.project_file, name))
     data_dir = data_dir or default_data_dir()
-    if data_dir is not None and (data_dir / spec.file_name).is_file():
+    if (data_dir / spec.file_name).is_file():
         return _from_file(data_dir / spec.file_name, name, task)
     if spec.hub is None:
-        where = data_dir or f"(no data folder: pass --data-dir or set {DATA_DIR_ENV})"
-        raise DatasetError(f"dataset {name!r}: {spec.file_name} not found in {where}")
+        raise DatasetError(f"dataset {name!r}: {spec.file_name} not found in {data_dir} "
+                           f"(pass --data-dir or set {DATA_DIR_ENV})")
     return Dataset(name, task, load_from_hub(spec.hub, name))
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from benchmarks.math_check import MathChecker
 from benchmarks.scoring import Verdict, extract_code, last_boxed, score
+from benchmarks.tasks import default_data_dir
 
-DATA_DIR = Path(os.environ.get("SOFTTHINK_DATA_DIR")
-                or Path(__file__).resolve().parents[3] / "shared" / "datasets")
+DATA_DIR = default_data_dir()
 
 
 def load_dataset(name: str) -> list[dict]:
