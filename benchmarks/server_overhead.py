@@ -79,12 +79,12 @@ def free_port() -> int:
 class RunningServer:
     """A server subprocess in its own process group; the whole group is killed on exit."""
 
-    def __init__(self, args: list[str], port: int, log_path: Path):
+    def __init__(self, args: list[str], port: int, log_path: Path, env: dict[str, str] | None = None):
         self.port, self.log_path = port, log_path
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
                 args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
 
     def wait_healthy(self, timeout_s: float = 600) -> None:
         deadline = time.monotonic() + timeout_s

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +33,14 @@ def register() -> None:
     from sglang.srt.plugins.hook_registry import HookRegistry, HookType
 
     from sglang_soft_thinking.cpu import boot
-    from sglang_soft_thinking.hooks import embedding, requests, sampler
+    from sglang_soft_thinking.hooks import batch, embedding, prefix_cache, requests, sampler, server_args
 
     if boot.is_active():
         from sglang_soft_thinking.cpu import server_defaults
 
         server_defaults.register(HookRegistry, HookType)
-    requests.register(HookRegistry, HookType)
-    sampler.register(HookRegistry, HookType)
-    embedding.register(HookRegistry, HookType)
+    if os.environ.get("SOFTTHINK_DISABLE") == "1":
+        logger.warning("soft thinking: SOFTTHINK_DISABLE=1, the engine runs without it")
+        return
+    for seam in (server_args, requests, batch, embedding, sampler, prefix_cache):
+        seam.register(HookRegistry, HookType)

@@ -1,9 +1,12 @@
 """The soft-thinking state of one SGLang scheduler process, in one place.
 
-Each scheduler process (one per tensor-parallel rank) owns one
-:class:`SoftThinkingTable`, created on first use with as many rows as the
-process's ``req_to_token`` pool, and one cache of think-end tokenisations.
-The three hook modules reach both through :func:`get`.
+Each scheduler process (one per tensor-parallel rank, one per data-parallel
+replica) owns one :class:`SoftThinkingTable`, created before SGLang captures its
+decode graphs, with as many rows as the process's ``req_to_token`` pool; the
+model's input embedding module; and a cache of think-end tokenisations. The
+forward batch being run is published here for the length of its forward (by the
+hook on SGLang's ``forward_context``), since the embedding module is not given it.
+Everything else about a batch travels on the batch itself (see hooks/batch.py).
 """
 
 from __future__ import annotations
@@ -14,25 +17,27 @@ from dataclasses import dataclass, field
 import torch
 
 from sglang_soft_thinking.params import max_topk_limit
-from sglang_soft_thinking.state import BatchPlan, SoftThinkingTable
+from sglang_soft_thinking.state import SoftThinkingTable
 
 logger = logging.getLogger(__name__)
+
+# Attribute names the plugin sets on SGLang's objects.
+SETTINGS_ATTR = "_soft_thinking_settings"  # on Req: RequestSettings, or None for a plain request
+ADMITTED_ATTR = "_soft_thinking_admitted"  # on Req: (row, retraction count) of its last admission
+RESUMED_ATTR = "_soft_thinking_resumed"  # on Req: resume.Resumed after a retraction
+PLAN_ATTR = "_soft_thinking_plan"  # on ForwardBatch and, while it is sampled, LogitsProcessorOutput
 
 
 @dataclass
 class Runtime:
     table: SoftThinkingTable | None = None
-    # The embedding module the model reads decode inputs through; set with the table.
+    # The embedding module the model reads its input ids through.
     input_embedding: torch.nn.Module | None = None
-    # The forward batch being run, while ModelRunner.forward runs it, and the one
-    # being sampled, while ModelRunner.sample samples it.
+    # The forward batch whose forward is running (None outside a forward).
     forward_batch: object | None = None
-    sampling_batch: object | None = None
-    # The plan of the batch Scheduler.run_batch is running (None: no soft request in it).
-    plan: BatchPlan | None = None
     think_end_ids: dict[str, list[int]] = field(default_factory=dict)
 
-    def ensure_table(self, num_rows: int, device: torch.device | str) -> SoftThinkingTable:
+    def create_table(self, num_rows: int, device: torch.device | str) -> SoftThinkingTable:
         if self.table is None:
             self.table = SoftThinkingTable(num_rows, max_topk_limit(), device)
             logger.info("soft thinking: state table with %d rows, max_topk limit %d, on %s",
@@ -42,6 +47,8 @@ class Runtime:
     def tokenize_think_end(self, tokenizer, text: str) -> list[int]:
         ids = self.think_end_ids.get(text)
         if ids is None:
+            if tokenizer is None:
+                raise ValueError("soft thinking needs the server's tokenizer for think_end_str")
             ids = list(tokenizer.encode(text, add_special_tokens=False))
             self.think_end_ids[text] = ids
         return ids

@@ -14,7 +14,7 @@ The state machine (DESIGN §4), per soft-thinking request::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -51,14 +51,66 @@ class RequestSettings:
 
 
 @dataclass
+class RowState:
+    """A request's progress through the state machine, host side.
+
+    A new request starts from :meth:`initial`; a request that comes back after SGLang
+    retracted it resumes from the state rebuilt from its own records (see resume.py).
+    """
+
+    phase: int = PHASE_THINKING
+    force_kind: int = KIND_NONE
+    forced_pos: int = 0
+    low_entropy_run: int = 0
+    thinking_steps: int = 0
+    recent: list[int] = field(default_factory=list)  # the last output ids, oldest first
+    concept_ids: list[int] | None = None  # the concept token fed next, if any
+    concept_weights: list[float] | None = None
+
+    @classmethod
+    def initial(cls, settings: "RequestSettings") -> "RowState":
+        # A zero budget skips thinking: the first token is already the think-end string.
+        if settings.max_thinking_tokens == 0:
+            return cls(phase=PHASE_FORCING, force_kind=KIND_BUDGET)
+        return cls()
+
+
+@dataclass
+class ExtendInputs:
+    """Positions of an extend batch whose input is a concept token.
+
+    ``positions`` index the batch's flattened tokens. A position takes
+    ``sum_i weights[i] * E[ids[i]]`` where ``use`` is set and keeps its token's own
+    embedding elsewhere. Two sources: the thinking steps of a request re-prefilled after
+    a retraction (its recorded concept tokens), and the decode rows of a mixed
+    prefill+decode batch (their current concept token, read from the table).
+    """
+
+    positions: torch.Tensor  # [N] int64
+    ids: torch.Tensor  # [N, K]
+    weights: torch.Tensor  # [N, K]
+    use: torch.Tensor  # [N] bool
+
+
+@dataclass
 class BatchPlan:
-    """Host-side facts about one batch, known without touching the device."""
+    """One forward batch's soft-thinking facts; built when SGLang builds the batch and
+    carried on it, so a late sampling step reads the plan of its own batch."""
 
     k_used: int  # the largest max_topk in the batch
     fetch_k_think: int  # tokens to fetch for concept tokens (see concept.required_fetch_k)
     fetch_k_answer: int  # tokens to fetch for after-thinking sampling
     any_noise: bool
-    any_trace: bool
+    has_soft: bool = True  # False: no soft-thinking request in the batch, nothing to do
+    # [B] bool: rows whose sample SGLang keeps (False for a prefill chunk that does not
+    # end its request's input); None means every row.
+    real: torch.Tensor | None = None
+    extend_inputs: ExtendInputs | None = None
+
+    @classmethod
+    def plain(cls) -> "BatchPlan":
+        return cls(k_used=0, fetch_k_think=0, fetch_k_answer=0, any_noise=False,
+                   has_soft=False)
 
 
 @dataclass
@@ -111,18 +163,24 @@ class SoftThinkingTable:
         self.concept_ids = zeros(num_rows, k_max, dtype=long)
         self.concept_weights = zeros(num_rows, k_max)
 
-    def admit(self, rows: list[int], settings: list[RequestSettings | None]) -> None:
-        """Reset the rows of newly admitted requests; None marks a plain request."""
+    def admit(self, rows: list[int], settings: list[RequestSettings | None],
+              states: list[RowState | None] | None = None) -> None:
+        """Write the rows of newly admitted requests: settings and progress.
+
+        None settings mark a plain request; a None state (or no ``states``) starts the
+        request from the beginning. Every column of the row is written, so nothing of an
+        earlier occupant survives.
+        """
         if not rows:
             return
         index = torch.tensor(rows, dtype=torch.int64, device=self.device)
-        soft = [s is not None for s in settings]
         filled = [s or _PLAIN for s in settings]
+        states = [st or RowState.initial(s) for st, s in zip(states or [None] * len(rows), filled)]
 
         def put(tensor: torch.Tensor, values) -> None:
             tensor[index] = torch.tensor(values, dtype=tensor.dtype).to(self.device, non_blocking=True)
 
-        put(self.is_soft, soft)
+        put(self.is_soft, [s is not None for s in settings])
         for name in ("prompt_len", "temperature", "top_k", "top_p", "min_p", "max_topk",
                      "entropy_threshold", "length_threshold", "max_thinking_tokens",
                      "noise_kind", "noise_param", "after_temperature", "after_top_k",
@@ -131,19 +189,22 @@ class SoftThinkingTable:
         ends = [s.think_end_ids[-MAX_END_TOKENS:] for s in filled]
         put(self.end_ids, [e + [0] * (MAX_END_TOKENS - len(e)) for e in ends])
         put(self.end_len, [len(e) for e in ends])
-        # A zero budget skips thinking: the first token is already the think-end string.
-        no_budget = [s.max_thinking_tokens == 0 for s in filled]
-        put(self.phase, [PHASE_FORCING if z else PHASE_THINKING for z in no_budget])
-        put(self.force_kind, [KIND_BUDGET if z else KIND_NONE for z in no_budget])
-        for tensor in (self.forced_pos, self.low_entropy_run, self.thinking_steps):
-            tensor[index] = 0
-        self.recent[index] = -1
-        self.has_concept[index] = False
+        for name in ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps"):
+            put(getattr(self, name), [getattr(st, name) for st in states])
+        recent = [st.recent[-MAX_END_TOKENS:] for st in states]
+        put(self.recent, [[-1] * (MAX_END_TOKENS - len(r)) + r for r in recent])
+        put(self.has_concept, [st.concept_ids is not None for st in states])
+        width = self.k_max
+        put(self.concept_ids, [pad_list(st.concept_ids, width, 0) for st in states])
+        put(self.concept_weights, [pad_list(st.concept_weights, width, 0.0) for st in states])
 
-    def concept_inputs(self, rows: torch.Tensor):
-        """For a decode batch: which rows take a concept token as input, and its ids and weights."""
+    def concept_inputs(self, rows: torch.Tensor, k: int | None = None):
+        """Which rows take a concept token as their next input, and its first ``k`` ids and
+        weights (all ``k_max`` by default). Device ops only, no branch on the values, so
+        a captured graph replays it correctly for whatever the rows hold at replay time."""
+        k = self.k_max if k is None else k
         use = self.is_soft[rows] & self.has_concept[rows]
-        return use, self.concept_ids[rows], self.concept_weights[rows]
+        return use, self.concept_ids[rows, :k], self.concept_weights[rows, :k]
 
     def step(self, rows: torch.Tensor, logits: torch.Tensor, counts: torch.Tensor, plan: BatchPlan) -> StepResult:
         """Sample every soft row of a batch and advance its state.
@@ -218,6 +279,12 @@ class SoftThinkingTable:
         self.concept_weights[rows] = torch.where(keep, weights, self.concept_weights[rows])
         return StepResult(tokens=tokens, is_soft=soft, kinds=kinds, entropy=concept.entropy,
                           ids=concept.ids, weights=concept.weights)
+
+
+def pad_list(values: list | None, width: int, fill) -> list:
+    """``values`` cut or padded with ``fill`` to ``width`` items."""
+    values = list(values or [])[:width]
+    return values + [fill] * (width - len(values))
 
 
 def _ends_with(recent: torch.Tensor, end_ids: torch.Tensor, end_len: torch.Tensor) -> torch.Tensor:

@@ -10,7 +10,7 @@ from sglang_soft_thinking.state import (
 
 VOCAB = 8
 END = [6, 7]  # a two-token think-end string
-PLAN = BatchPlan(k_used=3, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=False, any_trace=True)
+PLAN = BatchPlan(k_used=3, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=False)
 
 
 def settings(**overrides) -> RequestSettings:

@@ -2,10 +2,10 @@
 
 Patches ``ServerArgs.resolve_once`` (SGLang 0.5.23) with a BEFORE hook: options
 the user left unset get the values SGLang's CPU path needs without AMX:
-``device="cpu"``, ``attention_backend="torch_native"``, the overlap
-scheduler off, and ``sleep_on_idle`` on. Options the user set are kept. Registered only while the
-``sgl_kernel`` stand-in is active (see :mod:`.boot`); delete it together with
-the stand-in.
+``device="cpu"`` and ``attention_backend="torch_native"``, and ``sleep_on_idle``
+on. The overlap scheduler stays SGLang's default (on): it runs on the CPU too.
+Options the user set are kept. Registered only while the ``sgl_kernel`` stand-in
+is active (see :mod:`.boot`); delete it together with the stand-in.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ def apply_cpu_defaults(server_args) -> None:
         return
     if server_args.attention_backend is None:
         server_args.attention_backend = "torch_native"
-    server_args.disable_overlap_schedule = True
     # An idle scheduler otherwise busy-polls a whole core, a large share of a small CPU
     # machine; sleeping on its sockets adds no delay when a request arrives.
     server_args.sleep_on_idle = True

@@ -1,30 +1,45 @@
-"""Seam: decode inputs. A thinking request's next input is its concept token's embedding.
+"""Seam: model inputs. A thinking request's next input is its concept token's embedding.
 
-Two hooks, SGLang 0.5.23:
+Four hooks, SGLang 0.5.23:
 
-* ``ModelRunner.forward`` (AROUND) makes the forward batch visible while the
-  model runs, and finds the model's input embedding module once.
-* ``VocabParallelEmbedding.forward`` (AROUND): in a decode batch with soft
-  requests, the rows whose last step produced a concept token are replaced by
-  ``sum_i w_i * embed(id_i)`` (DESIGN §4 step 6). The lookup goes through the
-  module itself, so it stays correct under tensor parallelism (the lookup is
-  linear and the all-reduce commutes with the weighted sum).
+* ``ModelRunner.init_cuda_graphs`` (BEFORE) creates the state table and finds the
+  model's input embedding module, before SGLang captures any decode graph, so the
+  captured graph reads the table's own (static) buffers.
+* ``forward_context`` (AROUND), the context manager every SGLang forward runs in
+  (eager, CUDA-graph capture, CPU graphs), publishes the forward batch for the
+  length of the forward: the embedding module is not given it. Contexts nest; the
+  outermost batch, the one ``ModelRunner`` was given, is the one published.
+* ``VocabParallelEmbedding.forward`` (AROUND) of the model's input embedding:
+  - decode: :func:`inputs.decode_inputs`, branch-free on the table indexed by the
+    batch's request rows. A graph captured with no soft request present therefore
+    mixes at replay. An eager batch whose plan has no soft request skips it.
+  - extend / mixed: the positions the batch's plan lists (the thinking positions of
+    a request re-prefilled after a retraction, the decode rows of a mixed batch)
+    take their concept tokens (:func:`inputs.extend_inputs`).
+  The lookups go through the module itself, so tensor parallelism stays right.
+* ``PrefillCudaGraphRunner.can_run_graph`` (AROUND): an extend batch whose plan puts
+  concept tokens at some positions runs eagerly; a prefill graph captured from plain
+  prompts would replay without them.
 
 Deletable when SGLang's decode path accepts per-request input embeddings.
 """
 
 from __future__ import annotations
 
-import torch
+import contextlib
 
 from sglang_soft_thinking import runtime
-from sglang_soft_thinking.concept import mix_embeddings
+from sglang_soft_thinking.inputs import decode_inputs, extend_inputs
+from sglang_soft_thinking.runtime import PLAN_ATTR
 
-MODEL_RUNNER_FORWARD = "sglang.srt.model_executor.model_runner.ModelRunner.forward"
+INIT_GRAPHS = "sglang.srt.model_executor.model_runner.ModelRunner.init_cuda_graphs"
+FORWARD_CONTEXT = "sglang.srt.model_executor.forward_context.forward_context"
 EMBEDDING_FORWARD = "sglang.srt.layers.vocab_parallel_embedding.VocabParallelEmbedding.forward"
+PREFILL_GRAPH_CHECK = ("sglang.srt.model_executor.runner.prefill_cuda_graph_runner."
+                       "PrefillCudaGraphRunner.can_run_graph")
 
 
-def _input_embedding_of(model) -> torch.nn.Module | None:
+def _input_embedding_of(model):
     getter = getattr(model, "get_input_embeddings", None)
     if getter is not None:
         return getter()
@@ -32,35 +47,72 @@ def _input_embedding_of(model) -> torch.nn.Module | None:
     return getattr(inner, "embed_tokens", None)
 
 
-def _around_model_runner_forward(original, model_runner, forward_batch, *args, **kwargs):
+def _before_init_graphs(model_runner, *args, **kwargs):
     rt = runtime.get()
+    if getattr(model_runner, "is_draft_worker", False) or not model_runner.is_generation:
+        return
+    rt.input_embedding = _input_embedding_of(model_runner.model)
     if rt.input_embedding is None:
-        rt.input_embedding = _input_embedding_of(model_runner.model)
-    rt.forward_batch = forward_batch
+        raise RuntimeError("soft thinking: cannot find the model's input embedding module")
+    rt.create_table(model_runner.req_to_token_pool.req_to_token.shape[0], model_runner.device)
+
+
+@contextlib.contextmanager
+def _publishing(inner, forward_batch):
+    # The outermost batch is published: SGLang runs the model on copies of the batch
+    # it was asked to run (the eager runner's static buffers), which hold the same rows
+    # but not the plan set on the original.
+    rt = runtime.get()
+    previous = rt.forward_batch
+    if previous is None:
+        rt.forward_batch = forward_batch
     try:
-        return original(model_runner, forward_batch, *args, **kwargs)
+        with inner:
+            yield
     finally:
-        rt.forward_batch = None
+        rt.forward_batch = previous
+
+
+def _around_forward_context(original, ctx, *args, forward_batch=None, **kwargs):
+    return _publishing(original(ctx, *args, forward_batch=forward_batch, **kwargs), forward_batch)
 
 
 def _around_embedding_forward(original, module, input_ids, *args, **kwargs):
     embeddings = original(module, input_ids, *args, **kwargs)
     rt = runtime.get()
     forward_batch = rt.forward_batch
-    if (rt.plan is None or forward_batch is None or module is not rt.input_embedding
-            or not forward_batch.forward_mode.is_decode()):
+    if module is not rt.input_embedding or forward_batch is None or rt.table is None:
         return embeddings
-    rows = forward_batch.req_pool_indices
-    if rows.shape[0] != embeddings.shape[0]:
-        return embeddings
-    use, ids, weights = rt.table.concept_inputs(rows)  # [B], [B, K], [B, K]
-    k = rt.plan.k_used
-    ids, weights = ids[:, :k], weights[:, :k]
-    token_embeddings = original(module, ids.reshape(-1), *args, **kwargs)  # [B * K, H]
-    mixed = mix_embeddings(token_embeddings.view(ids.shape[0], k, -1), weights)
-    return torch.where(use.unsqueeze(1), mixed, embeddings)
+
+    def embed(ids):
+        return original(module, ids, *args, **kwargs)
+
+    plan = getattr(forward_batch, PLAN_ATTR, None)
+    mode = forward_batch.forward_mode
+    if mode.is_decode():
+        rows = forward_batch.req_pool_indices
+        if rows.shape[0] != embeddings.shape[0]:
+            raise RuntimeError(f"soft thinking: a decode batch of {embeddings.shape[0]} inputs "
+                               f"for {rows.shape[0]} request rows")
+        if plan is None:  # a batch SGLang built itself (graph capture): mix at full width
+            return decode_inputs(embed, embeddings, rt.table, rows, rt.table.k_max)
+        if not plan.has_soft:
+            return embeddings
+        return decode_inputs(embed, embeddings, rt.table, rows, plan.k_used)
+    if plan is not None and plan.extend_inputs is not None:
+        return extend_inputs(embed, embeddings, plan.extend_inputs)
+    return embeddings
+
+
+def _around_prefill_graph_check(original, runner, forward_batch, *args, **kwargs):
+    plan = getattr(forward_batch, PLAN_ATTR, None)
+    if plan is not None and plan.extend_inputs is not None:
+        return False
+    return original(runner, forward_batch, *args, **kwargs)
 
 
 def register(registry, hook_type) -> None:
-    registry.register(MODEL_RUNNER_FORWARD, _around_model_runner_forward, hook_type.AROUND)
+    registry.register(INIT_GRAPHS, _before_init_graphs, hook_type.BEFORE)
+    registry.register(FORWARD_CONTEXT, _around_forward_context, hook_type.AROUND)
     registry.register(EMBEDDING_FORWARD, _around_embedding_forward, hook_type.AROUND)
+    registry.register(PREFILL_GRAPH_CHECK, _around_prefill_graph_check, hook_type.AROUND)

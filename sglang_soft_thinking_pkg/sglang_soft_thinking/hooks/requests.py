@@ -7,9 +7,9 @@ Two hooks, SGLang 0.5.23:
   request is still at hand (SGLang later rewrites temperature 0 as greedy), and
   rewrites it in the canonical flat form, since ``custom_params`` may only
   nest one level. A ``ValueError`` here becomes SGLang's 400.
-* ``Scheduler.run_batch`` (AROUND), in each scheduler process: writes the table
-  rows of requests that just got a ``req_pool_idx`` and publishes this batch's
-  :class:`BatchPlan` while the batch runs.
+* ``Scheduler.run_batch`` (BEFORE), in each scheduler process: resolves each new
+  request's settings to numbers, once, on the host, and keeps them on SGLang's
+  ``Req`` (the table rows are written where the forward batch is built, see batch.py).
 
 Deletable when SGLang grows per-request decoding-state hooks.
 """
@@ -28,16 +28,13 @@ from sglang_soft_thinking.params import (
     SoftThinkingParams,
     describe_validation_error,
 )
-from sglang_soft_thinking.state import BatchPlan, RequestSettings
+from sglang_soft_thinking.runtime import SETTINGS_ATTR
+from sglang_soft_thinking.state import RequestSettings
 
 logger = logging.getLogger(__name__)
 
 TOKENIZE_TARGET = "sglang.srt.managers.tokenizer_manager.TokenizerManager._create_tokenized_object"
 RUN_BATCH_TARGET = "sglang.srt.managers.scheduler.Scheduler.run_batch"
-
-# Where a request's resolved settings and table row are kept on SGLang's Req.
-_SETTINGS_ATTR = "_soft_thinking_settings"
-_ROW_ATTR = "_soft_thinking_row"
 
 
 def validate_sampling_params(sampling_params: dict | None) -> SoftThinkingParams | None:
@@ -102,64 +99,26 @@ def resolve_settings(req, tokenizer) -> RequestSettings | None:
     )
 
 
-def admit_new_requests(scheduler, batch) -> list[RequestSettings]:
-    """Write table rows for requests new to their row; return the soft requests' settings."""
-    rt = runtime.get()
-    new_rows, new_settings, soft = [], [], []
+def resolve_batch(scheduler, batch) -> None:
+    """Give every request of the batch its settings (None: plain), once per request."""
     for req in batch.reqs:
-        row = req.kv.req_pool_idx
-        if getattr(req, _ROW_ATTR, None) != row:
-            try:
-                settings = resolve_settings(req, scheduler.tokenizer)
-            except ValueError:
-                # Validated in the server process already; should this ever fail, serve the
-                # request plainly rather than let the exception stop the scheduler.
-                logger.exception("soft thinking: request %s served without it", req.rid)
-                settings = None
-            setattr(req, _SETTINGS_ATTR, settings)
-            setattr(req, _ROW_ATTR, row)
-            new_rows.append(row)
-            new_settings.append(settings)
-        settings = getattr(req, _SETTINGS_ATTR)
-        if settings is not None:
-            soft.append(settings)
-    if new_rows and (soft or rt.table is not None):
-        table = rt.ensure_table(scheduler.req_to_token_pool.req_to_token.shape[0], scheduler.device)
-        table.admit(new_rows, new_settings)
-    return soft
+        if hasattr(req, SETTINGS_ATTR):
+            continue
+        try:
+            settings = resolve_settings(req, scheduler.tokenizer)
+        except ValueError:
+            # Validated in the server process already; should this ever fail, serve the
+            # request plainly rather than let the exception stop the scheduler.
+            logger.exception("soft thinking: request %s served without it", req.rid)
+            settings = None
+        setattr(req, SETTINGS_ATTR, settings)
 
 
-def plan_batch(soft: list[RequestSettings], vocab_size: int) -> BatchPlan | None:
-    if not soft:
-        return None
-    dirichlet = any(s.noise_kind == C.NOISE_DIRICHLET for s in soft)
-    finite = [s.top_k for s in soft if s.top_k < C.TOP_K_ALL]
-    answer_all = any(s.after_top_k >= C.TOP_K_ALL for s in soft)
-    answer_finite = [s.after_top_k for s in soft if s.after_top_k < C.TOP_K_ALL]
-    k_used = max(s.max_topk for s in soft)
-    return BatchPlan(
-        k_used=k_used,
-        fetch_k_think=C.required_fetch_k(vocab_size, k_used, finite, full_support=dirichlet),
-        fetch_k_answer=C.required_fetch_k(vocab_size, 1, answer_finite, full_support=answer_all),
-        any_noise=any(s.noise_kind != C.NOISE_NONE for s in soft),
-        any_trace=any(s.return_trace for s in soft),
-    )
-
-
-def _around_run_batch(original, scheduler, batch, *args, **kwargs):
-    rt = runtime.get()
-    plan = None
+def _before_run_batch(scheduler, batch, *args, **kwargs):
     if batch.reqs and scheduler.is_generation:
-        soft = admit_new_requests(scheduler, batch)
-        if soft:
-            plan = plan_batch(soft, scheduler.model_config.vocab_size)
-    rt.plan = plan
-    try:
-        return original(scheduler, batch, *args, **kwargs)
-    finally:
-        rt.plan = None
+        resolve_batch(scheduler, batch)
 
 
 def register(registry, hook_type) -> None:
     registry.register(TOKENIZE_TARGET, _before_tokenize, hook_type.BEFORE)
-    registry.register(RUN_BATCH_TARGET, _around_run_batch, hook_type.AROUND)
+    registry.register(RUN_BATCH_TARGET, _before_run_batch, hook_type.BEFORE)

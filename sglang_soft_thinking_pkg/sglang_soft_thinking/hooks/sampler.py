@@ -2,14 +2,18 @@
 
 Two hooks, SGLang 0.5.23:
 
-* ``ModelRunner.sample`` (AROUND) makes the forward batch being sampled
-  visible to the sampler hook (``Sampler.forward`` is not given it).
+* ``ModelRunner.sample`` (AROUND) hands the sampled batch's plan and request rows to
+  the sampler hook on the step's ``logits_output`` (``Sampler.forward`` is not given
+  the batch). SGLang may sample a batch after ``run_batch`` returns (overlap scheduler
+  with a grammar, delayed sampling): the plan is the one carried by that batch.
 * ``Sampler.forward`` (AROUND) runs :meth:`SoftThinkingTable.step` on the
   logits after SGLang's own preprocessing (penalties, logit bias) and before
   SGLang's sampler, which overwrites the logits with probabilities in place;
   then SGLang samples every row and the soft rows' tokens replace its choice.
   The per-row records for the output ride on ``logits_output.customized_info``,
-  which SGLang copies to each request and on to ``meta_info``.
+  which SGLang copies to each request and on to ``meta_info``. A thinking step's
+  record always holds its concept token: it is also what a retracted request is
+  resumed from (resume.py).
 
 Deletable when SGLang's sampler offers a per-request sampling hook.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from sglang_soft_thinking import runtime
+from sglang_soft_thinking.runtime import PLAN_ATTR
 from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, META_INFO_KEY, THINK
 from sglang_soft_thinking.state import KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_THINK, StepResult
 
@@ -35,16 +40,14 @@ class StepRecords:
     token ids, so the device-to-host copy happens then, once, with no extra wait.
     """
 
-    def __init__(self, result: StepResult, with_trace: bool):
-        self._kinds, self._entropy = result.kinds, result.entropy
-        self._ids = result.ids if with_trace else None
-        self._weights = result.weights if with_trace else None
+    def __init__(self, result: StepResult):
+        self._result = result
         self._rows: list | None = None
 
     def _to_host(self) -> list:
-        kinds, entropy = self._kinds.tolist(), self._entropy.tolist()
-        ids = self._ids.tolist() if self._ids is not None else None
-        weights = self._weights.tolist() if self._weights is not None else None
+        result = self._result
+        kinds, entropy = result.kinds.tolist(), result.entropy.tolist()
+        ids, weights = result.ids.tolist(), result.weights.tolist()
         rows = []
         for i, kind in enumerate(kinds):
             name = _KIND_NAMES.get(kind)
@@ -52,8 +55,6 @@ class StepRecords:
                 rows.append(None)
             elif name != THINK:
                 rows.append((name, None, None, None))
-            elif ids is None:
-                rows.append((name, entropy[i], None, None))
             else:
                 support = sum(1 for w in weights[i] if w > 0)
                 rows.append((name, entropy[i], ids[i][:support], weights[i][:support]))
@@ -66,28 +67,30 @@ class StepRecords:
 
 
 def _around_model_runner_sample(original, model_runner, logits_output, forward_batch, *args, **kwargs):
-    rt = runtime.get()
-    rt.sampling_batch = forward_batch
+    plan = getattr(forward_batch, PLAN_ATTR, None)
+    if plan is None or not plan.has_soft:
+        return original(model_runner, logits_output, forward_batch, *args, **kwargs)
+    setattr(logits_output, PLAN_ATTR, (plan, forward_batch.req_pool_indices))
     try:
         return original(model_runner, logits_output, forward_batch, *args, **kwargs)
     finally:
-        rt.sampling_batch = None
+        delattr(logits_output, PLAN_ATTR)
 
 
 def _around_sampler_forward(original, sampler, logits_output, *args, **kwargs):
-    rt = runtime.get()
-    forward_batch = rt.sampling_batch
-    if rt.plan is None or forward_batch is None or rt.table is None:
+    carried = getattr(logits_output, PLAN_ATTR, None)
+    table = runtime.get().table
+    if carried is None or table is None:
         return original(sampler, logits_output, *args, **kwargs)
+    plan, rows = carried
     logits = logits_output.next_token_logits  # [B, V]
     batch_size = logits.shape[0]
-    rows = forward_batch.req_pool_indices[:batch_size]
-    # A prefill chunk that does not finish its prompt samples a token SGLang discards.
-    counts = forward_batch.seq_lens[:batch_size] >= rt.table.prompt_len[rows]
-    result = rt.table.step(rows, logits, counts, rt.plan)
+    rows = rows[:batch_size]
+    real = plan.real if plan.real is not None else torch.ones_like(rows, dtype=torch.bool)
+    result = table.step(rows, logits, real[:batch_size], plan)
     next_ids = original(sampler, logits_output, *args, **kwargs)
     next_ids = torch.where(result.is_soft, result.tokens.to(next_ids.dtype), next_ids)
-    logits_output.customized_info = {META_INFO_KEY: StepRecords(result, rt.plan.any_trace)}
+    logits_output.customized_info = {META_INFO_KEY: StepRecords(result)}
     return next_ids
 
 

@@ -1,0 +1,141 @@
+"""Seam: forward batches. Admits requests to the table and gives each batch its plan.
+
+One hook, SGLang 0.5.23: ``ForwardBatch.init_new`` (AFTER), where SGLang turns the
+scheduler's batch into the batch the model runs. There, with the scheduler's requests
+at hand:
+
+* every request new to its row is admitted: its row is written whole, so nothing of the
+  row's earlier occupant survives. A request is new to its row when the pair (row,
+  retraction count) changed: a retracted request comes back with a higher count even if
+  it gets its old row. A soft request that had output before is resumed from its own
+  records (resume.py), never from the row.
+* the :class:`BatchPlan` is built and set on the forward batch, so that the embedding and
+  sampling hooks read the plan of the batch they run, however late SGLang samples it.
+
+Under the overlap scheduler SGLang calls ``init_new`` on the forward stream, so the
+admission writes are ordered after the previous step's writes to a reused row.
+
+Deletable when SGLang grows per-request decoding-state hooks.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sglang_soft_thinking import concept as C
+from sglang_soft_thinking import runtime
+from sglang_soft_thinking.output import META_INFO_KEY
+from sglang_soft_thinking.resume import resume
+from sglang_soft_thinking.runtime import ADMITTED_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR
+from sglang_soft_thinking.state import BatchPlan, ExtendInputs, RequestSettings, pad_list
+
+INIT_NEW_TARGET = "sglang.srt.model_executor.forward_batch_info.ForwardBatch.init_new"
+
+
+def _settings_of(req) -> RequestSettings | None:
+    if not hasattr(req, SETTINGS_ATTR):
+        raise RuntimeError(f"soft thinking: request {req.rid} reached the model unresolved")
+    return getattr(req, SETTINGS_ATTR)
+
+
+def admit(table, reqs, rows: list[int]) -> None:
+    """Write the rows of the requests new to their row (see the module docstring)."""
+    new_rows, new_settings, new_states = [], [], []
+    for req, row in zip(reqs, rows):
+        key = (row, req.retraction_count)
+        if getattr(req, ADMITTED_ATTR, None) == key:
+            continue
+        setattr(req, ADMITTED_ATTR, key)
+        settings = _settings_of(req)
+        state = None
+        if settings is not None and len(req.output_ids) > 0:
+            records = (req.customized_info or {}).get(META_INFO_KEY)
+            resumed = resume(settings, records, list(req.output_ids))
+            setattr(req, RESUMED_ATTR, resumed)
+            state = resumed.state
+        new_rows.append(row)
+        new_settings.append(settings)
+        new_states.append(state)
+    table.admit(new_rows, new_settings, new_states or None)
+
+
+def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
+    soft = [s for s in map(_settings_of, batch.reqs) if s is not None]
+    if not soft:
+        return BatchPlan.plain()
+    finite = [s.top_k for s in soft if s.top_k < C.TOP_K_ALL]
+    answer_finite = [s.after_top_k for s in soft if s.after_top_k < C.TOP_K_ALL]
+    k_used = max(s.max_topk for s in soft)
+    result = BatchPlan(
+        k_used=k_used,
+        fetch_k_think=C.required_fetch_k(
+            vocab_size, k_used, finite,
+            full_support=any(s.noise_kind == C.NOISE_DIRICHLET for s in soft)),
+        fetch_k_answer=C.required_fetch_k(
+            vocab_size, 1, answer_finite, full_support=any(s.after_top_k >= C.TOP_K_ALL for s in soft)),
+        any_noise=any(s.noise_kind != C.NOISE_NONE for s in soft),
+    )
+    if not forward_batch.forward_mode.is_decode():
+        _plan_extend(result, table, batch, forward_batch)
+    return result
+
+
+def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> None:
+    """Which samples are real, and which flattened positions take concept tokens."""
+    prefix_lens, extend_lens = forward_batch.extend_prefix_lens_cpu, forward_batch.extend_seq_lens_cpu
+    if prefix_lens is None or extend_lens is None or len(extend_lens) < len(batch.reqs):
+        raise RuntimeError("soft thinking: an extend batch without per-request lengths on the host")
+    decoding = {id(req) for req in (batch.decoding_reqs or [])}
+    device = forward_batch.req_pool_indices.device
+    real, start = [], 0
+    history_pos, history_ids, history_weights = [], [], []
+    decode_pos, decode_index = [], []
+    for i, req in enumerate(batch.reqs):
+        prefix, length = prefix_lens[i], extend_lens[i]
+        if id(req) in decoding:
+            real.append(True)
+            if _settings_of(req) is not None:
+                decode_pos.append(start)
+                decode_index.append(i)
+        else:
+            real.append(prefix + length >= len(req.origin_input_ids) + len(req.output_ids))
+            resumed = getattr(req, RESUMED_ATTR, None)
+            if resumed is not None and _settings_of(req) is not None:
+                prompt_len = len(req.origin_input_ids)
+                for position in range(max(prefix, prompt_len), prefix + length):
+                    concept = resumed.fed[position - prompt_len]
+                    if concept is not None:
+                        history_pos.append(start + position - prefix)
+                        history_ids.append(pad_list(concept[0], table.k_max, 0))
+                        history_weights.append(pad_list(concept[1], table.k_max, 0.0))
+        start += length
+    result.real = torch.tensor(real, dtype=torch.bool).to(device, non_blocking=True)
+    parts = []
+    if history_pos:
+        parts.append((torch.tensor(history_pos), torch.tensor(history_ids),
+                      torch.tensor(history_weights, dtype=torch.float32),
+                      torch.ones(len(history_pos), dtype=torch.bool)))
+    if decode_pos:
+        rows = forward_batch.req_pool_indices[torch.tensor(decode_index, device=device)]
+        use, ids, weights = table.concept_inputs(rows)
+        parts.append((torch.tensor(decode_pos), ids, weights, use))
+    if parts:
+        result.extend_inputs = ExtendInputs(*(
+            torch.cat([part[j].to(device, non_blocking=True) for part in parts]) for j in range(4)))
+
+
+def _after_init_new(forward_batch, cls, batch, model_runner, *args, **kwargs):
+    rt = runtime.get()
+    if rt.table is None or not getattr(batch, "reqs", None) or not model_runner.is_generation:
+        return forward_batch
+    rows = batch.req_pool_indices_cpu
+    rows = rows.tolist() if rows is not None else forward_batch.req_pool_indices.tolist()
+    admit(rt.table, batch.reqs, rows[:len(batch.reqs)])
+    setattr(forward_batch, PLAN_ATTR, plan(rt.table, batch, forward_batch,
+                                          model_runner.model_config.vocab_size))
+    return forward_batch
+
+
+def register(registry, hook_type) -> None:
+    registry.register(INIT_NEW_TARGET, _after_init_new, hook_type.AFTER)
+

@@ -1,0 +1,73 @@
+"""Seam: server options. Engine modes soft thinking cannot be right in are refused at start-up.
+
+One hook, SGLang 0.5.23: ``ServerArgs.resolve_once`` (AFTER), which every launcher
+(``launch_server``, ``Engine``) runs before it starts the scheduler processes. An
+option that is switched on and listed in :data:`REFUSED` stops the start with a
+``ValueError`` naming the option and the reason. A plain request would be served fine in
+those modes, but a soft-thinking one would silently get discrete decoding or another
+request's state, and the engine cannot tell in advance which requests will think.
+To run SGLang with such an option, start it without this plugin's hooks:
+``SOFTTHINK_DISABLE=1``.
+
+Deletable option by option, as each mode is made right and tested.
+"""
+
+from __future__ import annotations
+
+TARGET = "sglang.srt.server_args.ServerArgs.resolve_once"
+
+# option (as typed) -> (is it switched on?, why soft thinking cannot run with it)
+REFUSED = {
+    "--speculative-algorithm": (
+        lambda a: a.speculative_algorithm is not None,
+        "speculative decoding verifies several drafted tokens per step; soft thinking "
+        "feeds one concept token per step"),
+    "--disaggregation-mode": (
+        lambda a: str(a.disaggregation_mode) not in ("null", "None"),
+        "with prefill and decode on different servers the decode server receives requests "
+        "whose soft-thinking state and KV it did not compute"),
+    "--pp-size": (
+        lambda a: a.pp_size > 1,
+        "pipeline stages before the last never sample, so their concept inputs would not advance"),
+    "--enable-dp-attention": (
+        lambda a: a.enable_dp_attention,
+        "data-parallel attention pads and splits batches across ranks, which soft thinking "
+        "is not verified with (--dp-size alone is supported)"),
+    "--enable-two-batch-overlap": (
+        lambda a: a.enable_two_batch_overlap,
+        "it runs each batch as two micro-batches the soft-thinking inputs are not split for"),
+    "--enable-pdmux": (
+        lambda a: a.enable_pdmux,
+        "it splits prefill from decode across streams outside the batches soft thinking plans"),
+    "--dllm-algorithm": (
+        lambda a: a.dllm_algorithm is not None,
+        "diffusion decoding has no per-token step to feed a concept token into"),
+    "--num-continuous-decode-steps": (
+        lambda a: a.num_continuous_decode_steps > 1,
+        "several decode steps per scheduling round are not verified with soft thinking"),
+    "--enable-torch-compile": (
+        lambda a: a.enable_torch_compile,
+        "the compiled decode step is not verified to keep the concept-token inputs"),
+    "--skip-tokenizer-init": (
+        lambda a: a.skip_tokenizer_init,
+        "the engine needs the tokenizer to find think_end_str in what a request writes"),
+}
+
+
+def refused_options(server_args) -> list[str]:
+    """One line per option that is on and refused."""
+    return [f"{option}: {reason}" for option, (is_on, reason) in REFUSED.items()
+            if is_on(server_args)]
+
+
+def _after_resolve(result, server_args, *args, **kwargs):
+    problems = refused_options(server_args)
+    if problems:
+        raise ValueError("soft thinking cannot run with these SGLang options (start with "
+                         "SOFTTHINK_DISABLE=1 to run SGLang without soft thinking):\n  "
+                         + "\n  ".join(problems))
+    return result
+
+
+def register(registry, hook_type) -> None:
+    registry.register(TARGET, _after_resolve, hook_type.AFTER)

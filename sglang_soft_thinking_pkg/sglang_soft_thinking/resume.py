@@ -1,0 +1,86 @@
+"""Resuming a request after SGLang retracted it: its state, rebuilt from its own records.
+
+Under memory pressure SGLang retracts running requests: it frees their KV and their
+request row, and later prefills them again from ``prompt + output_ids``. The table row
+of a soft-thinking request is gone by then (another request may have used it), so the
+request's progress is rebuilt here from what the request itself carries: its output ids
+and its per-token records (output.py), each ``(kind, entropy, ids, weights)``.
+
+:func:`resume` replays the state machine of :meth:`SoftThinkingTable.step` (DESIGN §4)
+over those records, on the host, and also says which output tokens were fed back as
+concept tokens, so that the re-prefill rebuilds those positions from the concept
+tokens' ids and weights rather than from the written token ``ids[0]``.
+No SGLang import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, THINK
+from sglang_soft_thinking.state import (
+    KIND_BUDGET, KIND_COLD_STOP, MAX_END_TOKENS, PHASE_ANSWER, PHASE_FORCING,
+    PHASE_THINKING, RequestSettings, RowState,
+)
+
+_FORCE_KINDS = {COLD_STOP: KIND_COLD_STOP, BUDGET: KIND_BUDGET}
+
+
+@dataclass
+class Resumed:
+    state: RowState
+    # Per output token: the concept token (ids, weights) that was the input of the next
+    # position, or None where the token itself was the input.
+    fed: list[tuple[list[int], list[float]] | None]
+
+
+class RecordsMismatch(RuntimeError):
+    """The request's records do not cover its output: its state cannot be rebuilt."""
+
+
+def resume(settings: RequestSettings, records: list | None, output_ids: list[int]) -> Resumed:
+    records = list(records or [])
+    if len(records) != len(output_ids):
+        raise RecordsMismatch(f"{len(records)} soft-thinking records for {len(output_ids)} output tokens")
+    state = RowState.initial(settings)
+    end = list(settings.think_end_ids[-MAX_END_TOKENS:])
+    threshold = np.float32(settings.entropy_threshold)
+    fed: list[tuple[list[int], list[float]] | None] = []
+    for record, token in zip(records, output_ids):
+        kind = record[0] if record is not None else None
+        state.recent = (state.recent + [int(token)])[-MAX_END_TOKENS:]
+        concept = None
+        if kind == THINK and state.phase == PHASE_THINKING:
+            concept = _think_step(state, settings, record, end, threshold)
+        elif kind in _FORCE_KINDS and state.phase == PHASE_FORCING:
+            state.forced_pos += 1
+            if state.forced_pos >= len(end):
+                state.phase = PHASE_ANSWER
+        elif kind != ANSWER or state.phase != PHASE_ANSWER:
+            raise RecordsMismatch(f"record kind {kind!r} in phase {state.phase}")
+        state.concept_ids, state.concept_weights = concept if concept else (None, None)
+        fed.append(concept)
+    return Resumed(state, fed)
+
+
+def _think_step(state: RowState, settings: RequestSettings, record, end: list[int],
+                threshold: np.float32) -> tuple[list[int], list[float]] | None:
+    """One concept-token step; returns the concept fed back next (None after a think-end)."""
+    _, entropy, ids, weights = record
+    state.thinking_steps += 1
+    state.low_entropy_run = state.low_entropy_run + 1 if np.float32(entropy) < threshold else 0
+    if end and state.recent[-len(end):] == end:
+        state.phase = PHASE_ANSWER  # the model wrote the think-end string itself
+        return None
+    cold_stop = threshold > 0 and state.low_entropy_run >= settings.length_threshold
+    budget = settings.max_thinking_tokens
+    if cold_stop or (budget >= 0 and state.thinking_steps >= budget):
+        state.phase = PHASE_FORCING
+        state.force_kind = KIND_COLD_STOP if cold_stop else KIND_BUDGET
+        state.forced_pos = 0
+    if ids is None or weights is None:
+        raise RecordsMismatch("a thinking step's record lacks its concept token")
+    return list(ids), list(weights)
+

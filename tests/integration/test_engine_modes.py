@@ -1,0 +1,182 @@
+"""Soft thinking stays right in the engine modes SGLang runs in (stock ``launch_server`` + plugin).
+
+Each mode's server gets the same soft-thinking requests (float32, noise off, greedy
+answer) all at once, with plain requests beside them, and each soft request must agree
+with the same request sent alone to a server in the default mode: equal record kinds,
+concept tokens within the tolerances of ``scripts/check_engine_modes.py``, and an
+output that differs from plain greedy decoding of its prompt (so a mode that stopped
+feeding concept tokens fails). Each special server is started once for this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from scripts.check_engine_modes import (
+    PROMPTS, SOFT, Mode, StockServer, generate, generate_body, output_mismatches, prompt_ids,
+)
+from server_process import REPO_ROOT, model_path
+
+LONG_PROMPT = " ".join(f"Item {i}: the quick brown fox jumps over the lazy dog." for i in range(20))
+
+
+def start(mode: Mode, max_total_tokens: int = 16384) -> StockServer:
+    server = StockServer(str(model_path()), mode, max_total_tokens=max_total_tokens)
+    try:
+        server.wait_healthy()
+    except RuntimeError as error:
+        server.stop()
+        pytest.fail(str(error))
+    return server
+
+
+@pytest.fixture(scope="module")
+def prompts(tokenizer):
+    return [prompt_ids(tokenizer, q) for q in PROMPTS]
+
+
+@pytest.fixture(scope="module")
+def default_server():
+    server = start(Mode("default"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def alone(default_server, prompts):
+    """Each soft request, and the plain greedy request of its prompt, sent alone."""
+    bodies = [generate_body(p, SOFT) for p in prompts] + [generate_body(p, None) for p in prompts]
+    outputs = asyncio.run(generate(default_server.base_url, bodies, together=False))
+    return outputs[:len(prompts)], outputs[len(prompts):]
+
+
+def run_together(server: StockServer, prompts, extra: list[dict] = ()) -> list[dict]:
+    """The soft requests and some plain ones, all at once; returns the soft outputs."""
+    plain = [generate_body(p, None, max_new_tokens=40) for p in prompts[:4]]
+    bodies = [generate_body(p, SOFT) for p in prompts] + plain + list(extra)
+    return asyncio.run(generate(server.base_url, bodies, together=True))[:len(prompts)]
+
+
+def assert_agree(outputs: list[dict], alone) -> None:
+    soft_alone, plain_alone = alone
+    problems = {i: output_mismatches(out, ref, plain)
+                for i, (out, ref, plain) in enumerate(zip(outputs, soft_alone, plain_alone))}
+    assert not any(problems.values()), {i: p[:4] for i, p in problems.items() if p}
+
+
+def retractions(outputs: list[dict]) -> int:
+    return sum(out["meta_info"].get("num_retractions", 0) for out in outputs)
+
+
+def test_prefix_cache_keeps_the_prompt_and_never_the_soft_positions(default_server, prompts):
+    prompt = prompts[0]
+
+    def cached_tokens_after(soft: dict | None) -> int:
+        first = asyncio.run(generate(default_server.base_url, [generate_body(prompt, soft)], False))[0]
+        follow_up = generate_body(prompt + first["output_ids"], None, max_new_tokens=2)
+        second = asyncio.run(generate(default_server.base_url, [follow_up], False))[0]
+        return second["meta_info"]["cached_tokens"]
+
+    assert cached_tokens_after(SOFT) <= len(prompt), "KV of concept-token positions was served"
+    assert cached_tokens_after(SOFT) >= len(prompt) - 1, "the prompt itself stays cacheable"
+    assert cached_tokens_after(None) > len(prompt) + 8, "a plain request's output is cached"
+
+
+def test_overlap_scheduler_with_a_grammar_request_in_the_batch(default_server, prompts, alone):
+    """The default mode runs the overlap scheduler; a grammar request makes SGLang sample
+    the batch after the forward returns (delayed sampling)."""
+    regex = generate_body(prompts[1], None, max_new_tokens=12)
+    regex["sampling_params"]["regex"] = "[0-9]{12}"
+    outputs = run_together(default_server, prompts, [regex])
+    assert_agree(outputs, alone)
+
+
+def test_retraction_every_few_steps_with_the_radix_cache(prompts, alone):
+    server = start(Mode("retract", env={"SGLANG_TEST_RETRACT": "1"}))
+    try:
+        outputs = run_together(server, prompts)
+    finally:
+        server.stop()
+    assert retractions(outputs) >= len(outputs), "the soft requests were retracted"
+    assert_agree(outputs, alone)
+
+
+def test_retraction_under_memory_pressure_without_radix_cache_or_overlap(prompts, alone):
+    server = start(Mode("pressure", ["--disable-radix-cache", "--disable-overlap-schedule"]),
+                   max_total_tokens=320)
+    try:
+        outputs = run_together(server, prompts)
+    finally:
+        server.stop()
+    assert retractions(outputs) > 0, "the KV pool was small enough to force retractions"
+    assert_agree(outputs, alone)
+
+
+def test_mixed_chunked_prefill_with_prompts_arriving_while_thinking(tokenizer, prompts, alone):
+    server = start(Mode("mixed", ["--enable-mixed-chunk", "--chunked-prefill-size", "64"],
+                        env={"SGLANG_ENABLE_DELAY_SAMPLE": "1"}))
+    long_bodies = [generate_body(list(tokenizer.encode(f"{i} {LONG_PROMPT}")), None, 8) for i in range(4)]
+
+    async def soft_then_long_prompts():
+        soft = asyncio.ensure_future(generate(server.base_url, [generate_body(p, SOFT) for p in prompts], True))
+        await asyncio.sleep(1.0)  # the soft requests are decoding by now
+        late = await generate(server.base_url, long_bodies, True)
+        return await soft, late
+
+    try:
+        outputs, late = asyncio.run(soft_then_long_prompts())
+        log = server.log()
+    finally:
+        server.stop()
+    mixed = [int(n) for n in re.findall(r"Prefill batch.*#running-req: (\d+)", log)]
+    assert any(n > 0 for n in mixed), "some prefill chunks ran mixed with decoding requests"
+    assert all(out["meta_info"]["finish_reason"]["type"] == "length" for out in late)
+    assert_agree(outputs, alone)
+
+
+@pytest.mark.parametrize("flags, option", [
+    (["--speculative-algorithm", "NGRAM"], "--speculative-algorithm"),
+    (["--pp-size", "2"], "--pp-size"),
+    (["--enable-dp-attention", "--dp-size", "2"], "--enable-dp-attention"),
+])
+def test_unsupported_modes_are_refused_at_start_up(flags, option):
+    args = [sys.executable, "-m", "sglang.launch_server", "--model-path", str(model_path()),
+            "--max-total-tokens", "4096", "--port", "1", *flags]
+    started = time.monotonic()
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "soft thinking cannot run with these SGLang options" in output
+    assert option in output, output[-2000:]
+    assert time.monotonic() - started < 120
+
+
+def test_the_plugin_can_be_switched_off_for_such_modes():
+    """With SOFTTHINK_DISABLE=1 the same option passes the plugin (SGLang may still refuse it)."""
+    args = [sys.executable, "-c",
+            "import os; os.environ['SOFTTHINK_DISABLE'] = '1'\n"
+            "from sglang.srt.plugins import load_plugins\n"
+            "load_plugins()\n"
+            "from sglang.srt.plugins.hook_registry import HookRegistry\n"
+            "print(sorted(HookRegistry._hooks))"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resolve_once" in result.stdout and "Sampler.forward" not in result.stdout
+
+
+def test_the_check_script_runs_on_this_machine():
+    """``scripts/check_engine_modes.py`` is the GPU check; its CPU modes also run here."""
+    result = subprocess.run([sys.executable, "scripts/check_engine_modes.py", "--modes", "overlap, no"],
+                            capture_output=True, text=True, timeout=900,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "PASS  overlap, no CUDA graphs" in result.stdout
+    assert "SKIP  default (CUDA graphs, overlap): needs a GPU" in result.stdout
+

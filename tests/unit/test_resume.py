@@ -1,0 +1,107 @@
+"""A retracted request's state, rebuilt from its own records, equals the table row it lost."""
+
+import random
+
+import pytest
+import torch
+
+from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.hooks.sampler import StepRecords
+from sglang_soft_thinking.resume import RecordsMismatch, resume
+from sglang_soft_thinking.state import BatchPlan, RequestSettings, SoftThinkingTable
+
+VOCAB, K_MAX = 12, 6
+END = [10, 11]
+PLAN = BatchPlan(k_used=4, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=False)
+
+
+def settings(**overrides) -> RequestSettings:
+    values = dict(
+        prompt_len=5, temperature=1.0, top_k=C.TOP_K_ALL, top_p=1.0, min_p=0.0, max_topk=4,
+        entropy_threshold=0.0, length_threshold=3, max_thinking_tokens=-1, noise_kind=C.NOISE_NONE,
+        noise_param=1.0, after_temperature=0.0, after_top_k=C.TOP_K_ALL, after_top_p=1.0,
+        after_min_p=0.0, think_end_ids=END)
+    values.update(overrides)
+    return RequestSettings(**values)
+
+
+def random_logits(rng: random.Random) -> torch.Tensor:
+    """Sometimes peaked (low entropy), sometimes flat, sometimes steering to the think-end."""
+    logits = torch.tensor([rng.gauss(0, 1) for _ in range(VOCAB)])
+    roll = rng.random()
+    if roll < 0.3:
+        logits[rng.randrange(VOCAB)] += 15.0
+    elif roll < 0.45:
+        logits[END[0]] += 15.0
+    elif roll < 0.6:
+        logits[END[1]] += 15.0
+    return logits
+
+
+def row_state(table, row):
+    names = ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps", "has_concept")
+    state = {name: getattr(table, name)[row].item() for name in names}
+    state["recent"] = [t for t in table.recent[row].tolist() if t >= 0]
+    return state
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("request_settings", [
+    settings(),
+    settings(entropy_threshold=0.5, length_threshold=2),
+    settings(max_thinking_tokens=5),
+    settings(max_thinking_tokens=0),
+])
+def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
+    rng = random.Random(seed)
+    table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
+    table.admit([2], [request_settings])
+    rows, real = torch.tensor([2]), torch.tensor([True])
+    records, tokens, concepts = [], [], []
+    for _ in range(rng.randrange(1, 30)):
+        result = table.step(rows, random_logits(rng).unsqueeze(0), real, PLAN)
+        records.append(StepRecords(result)[0])
+        tokens.append(result.tokens.item())
+        feeds = table.has_concept[2].item()
+        concepts.append((table.concept_ids[2].tolist(), table.concept_weights[2].tolist()) if feeds else None)
+        resumed = resume(request_settings, records, tokens)
+        state = resumed.state
+        expected = row_state(table, 2)
+        assert {"phase": state.phase, "force_kind": state.force_kind, "forced_pos": state.forced_pos,
+                "low_entropy_run": state.low_entropy_run, "thinking_steps": state.thinking_steps,
+                "has_concept": state.concept_ids is not None,
+                "recent": state.recent} == expected
+        # Every position fed a concept token is rebuilt from that concept token.
+        for fed, stored in zip(resumed.fed, concepts):
+            assert (fed is None) == (stored is None)
+            if fed is not None:
+                ids, weights = fed
+                assert ids == stored[0][:len(ids)]
+                assert weights == pytest.approx(stored[1][:len(weights)], abs=0)
+
+
+def test_admitting_a_resumed_state_continues_like_the_original_row():
+    rng = random.Random(7)
+    original = SoftThinkingTable(2, k_max=K_MAX, device="cpu")
+    original.admit([0], [settings(entropy_threshold=0.5, length_threshold=4)])
+    rows, real = torch.tensor([0]), torch.tensor([True])
+    records, tokens = [], []
+    logits = [random_logits(rng) for _ in range(20)]
+    for step_logits in logits[:10]:
+        result = original.step(rows, step_logits.unsqueeze(0), real, PLAN)
+        records.append(StepRecords(result)[0])
+        tokens.append(result.tokens.item())
+    resumed = resume(settings(entropy_threshold=0.5, length_threshold=4), records, tokens)
+    moved = SoftThinkingTable(2, k_max=K_MAX, device="cpu")
+    moved.admit([1], [settings(entropy_threshold=0.5, length_threshold=4)], [resumed.state])
+    for step_logits in logits[10:]:
+        a = original.step(rows, step_logits.unsqueeze(0), real, PLAN)
+        b = moved.step(torch.tensor([1]), step_logits.unsqueeze(0), real, PLAN)
+        assert (a.tokens.item(), a.kinds.item()) == (b.tokens.item(), b.kinds.item())
+
+
+def test_records_that_do_not_cover_the_output_are_an_error():
+    with pytest.raises(RecordsMismatch):
+        resume(settings(), [("think", 1.0, [1], [1.0])], [1, 2])
+    with pytest.raises(RecordsMismatch):
+        resume(settings(), [None], [1])
