@@ -83,10 +83,16 @@ def prompt_ids(tokenizer, question: str) -> list[int]:
                                               return_dict=False))
 
 
-def generate_body(input_ids: list[int], soft: dict | None, max_new_tokens: int = MAX_NEW_TOKENS) -> dict:
-    """A native ``/generate`` body: soft thinking at temperature 0.7, or plain greedy."""
+def generate_body(input_ids: list[int], soft: dict | None, max_new_tokens: int = MAX_NEW_TOKENS,
+                  ignore_eos: bool = True) -> dict:
+    """A native ``/generate`` body: soft thinking at temperature 0.7, or plain greedy, of
+    exactly ``max_new_tokens`` tokens. Without ``ignore_eos`` the length is held by
+    ``min_new_tokens`` instead, and SGLang admits the request on its estimate of the
+    tokens it will need rather than reserving them all (so it may have to retract it)."""
     sampling = {"temperature": 0.7 if soft else 0.0, "max_new_tokens": max_new_tokens,
-                "ignore_eos": True}
+                "ignore_eos": ignore_eos}
+    if not ignore_eos:
+        sampling["min_new_tokens"] = max_new_tokens
     if soft:
         sampling["custom_params"] = {"soft_thinking": soft}
     return {"input_ids": input_ids, "sampling_params": sampling}
