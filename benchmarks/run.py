@@ -26,7 +26,13 @@ from benchmarks.client import TRANSPORT_ERRORS, SampleResponse, stream_chat_with
 from benchmarks.problems import DatasetError, Problem
 from benchmarks.run_file import RunFile, RunFileError
 from benchmarks.scoring import score
-from benchmarks.settings import RunSettings, SettingsError, add_sampling_args, settings_from_args
+from benchmarks.settings import (
+    RunSettings,
+    SettingsError,
+    add_sampling_args,
+    api_base_url,
+    settings_from_args,
+)
 from benchmarks.tasks import PROMPTS, Dataset, resolve_dataset
 
 logger = logging.getLogger("benchmarks.run")
@@ -135,7 +141,8 @@ async def run_samples(args, dataset: Dataset, settings: RunSettings, run_file: R
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base-url", required=True, help="the server's /v1 URL")
+    parser.add_argument("--base-url", required=True, type=api_base_url,
+                        help="the server's URL, e.g. http://127.0.0.1:30000/v1 (/v1 is added if missing)")
     parser.add_argument("--api-key", default="none")
     parser.add_argument("--model", help="model name to send (default: the server's first model)")
     parser.add_argument("--dataset", required=True,
@@ -143,7 +150,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--task", choices=sorted(PROMPTS),
                         help="the task of a dataset file (default: guessed from its name)")
     parser.add_argument("--data-dir", type=Path,
-                        help="folder of the benchmark files (default: $SOFTTHINK_DATA_DIR)")
+                        help="folder of the benchmark files (default: $SOFTTHINK_DATA_DIR, else datasets/)")
     parser.add_argument("--limit", type=int, help="only the first N problems")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--retries", type=int, default=3,

@@ -129,3 +129,13 @@ def settings_from_args(args: argparse.Namespace, model: str) -> RunSettings:
     return RunSettings(model=model, max_tokens=args.max_tokens, temperature=args.temperature,
                        top_p=args.top_p, top_k=args.top_k, min_p=args.min_p, seed=args.seed,
                        num_samples=args.num_samples, soft_thinking=soft, softcot=softcot)
+
+
+def api_base_url(value: str) -> str:
+    """``--base-url``: the server's OpenAI API root. SGLang's own tools take the server's
+    root (``http://host:port``); the OpenAI client needs ``.../v1``, so it is added when
+    the URL does not end with it."""
+    url = value.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s) URL, e.g. http://127.0.0.1:30000/v1")
+    return url if url.endswith("/v1") else url + "/v1"

@@ -31,6 +31,7 @@ from benchmarks.settings import (
     RunSettings,
     SettingsError,
     add_sampling_args,
+    api_base_url,
     settings_from_args,
 )
 from benchmarks.tasks import PROMPTS, Dataset, resolve_dataset
@@ -131,7 +132,8 @@ async def search(study: Study, trials: list[Trial]) -> list[TrialResult]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--base-url", required=True, type=api_base_url,
+                        help="the server's URL (/v1 is added if missing)")
     parser.add_argument("--api-key", default="none")
     parser.add_argument("--model")
     parser.add_argument("--dataset", required=True)

@@ -136,10 +136,15 @@ class CompletionTokensDetails(_Response):
     reasoning_tokens: int
 
 
+class PromptTokensDetails(_Response):
+    cached_tokens: int  # prompt tokens served from SGLang's prefix cache
+
+
 class Usage(_Response):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    prompt_tokens_details: PromptTokensDetails | None = None
     completion_tokens_details: CompletionTokensDetails | None = None
 
 

@@ -23,6 +23,7 @@ from server.protocol import (
     Completion,
     CompletionChoice,
     CompletionTokensDetails,
+    PromptTokensDetails,
     Usage,
 )
 
@@ -42,6 +43,7 @@ class ChoiceResult:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    cached_tokens: int = 0
     soft: SoftThinkingSummary | None = None
     concept_steps: int = 0
     latency_s: float | None = None
@@ -62,6 +64,7 @@ def choice_result(job: GenerationJob, index: int, output: dict,
     finish_reason = finish_reason_of(output) or "stop"
     result = ChoiceResult(index, output.get("text") or "", finish_reason,
                           meta["prompt_tokens"], meta["completion_tokens"],
+                          cached_tokens=meta.get("cached_tokens") or 0,
                           latency_s=time.perf_counter() - job.arrival)
     if job.soft is not None:
         records = meta.get(META_INFO_KEY)
@@ -73,8 +76,10 @@ def choice_result(job: GenerationJob, index: int, output: dict,
 
 
 def usage_of(job: GenerationJob, results: list[ChoiceResult]) -> Usage:
-    """Each prompt counts once however many choices it has; reasoning tokens for soft requests."""
-    prompt_tokens = sum(r.prompt_tokens for r in results if r.index % job.n == 0)
+    """Each prompt counts once however many choices it has (its first choice's prompt and
+    prefix-cache hits); reasoning tokens for soft requests."""
+    firsts = [r for r in results if r.index % job.n == 0]
+    prompt_tokens = sum(r.prompt_tokens for r in firsts)
     completion_tokens = sum(r.completion_tokens for r in results)
     details = None
     if job.soft is not None:
@@ -82,6 +87,8 @@ def usage_of(job: GenerationJob, results: list[ChoiceResult]) -> Usage:
         details = CompletionTokensDetails(reasoning_tokens=thinking)
     return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                  total_tokens=prompt_tokens + completion_tokens,
+                 prompt_tokens_details=PromptTokensDetails(
+                     cached_tokens=sum(r.cached_tokens for r in firsts)),
                  completion_tokens_details=details)
 
 

@@ -45,9 +45,33 @@ def scaled_probs(logits: torch.Tensor, temperature: torch.Tensor) -> tuple[torch
     return log_p.exp(), log_p
 
 
-def entropy(probs: torch.Tensor) -> torch.Tensor:
+def entropy(probs: torch.Tensor, log_probs: torch.Tensor | None = None) -> torch.Tensor:
     """Step 2: ``H = -sum(p ln p)`` over the full distribution, in nats; 0 ln 0 = 0."""
-    return torch.special.entr(probs).sum(dim=-1)
+    if log_probs is None:
+        return torch.special.entr(probs).sum(dim=-1)
+    # The same sum from ln p already at hand (far cheaper than entr on a CPU); clamping
+    # ln 0 = -inf to the lowest float makes 0 ln 0 a 0 instead of a NaN.
+    return -(probs * log_probs.clamp_min(torch.finfo(log_probs.dtype).min)).sum(dim=-1)
+
+
+@dataclass
+class Prefix:
+    """The ``fetch_k`` most likely tokens of each row, most likely first.
+
+    The order is that of the logits, so one prefix serves every temperature.
+    ``probs`` are the thinking distribution's (step 1) probabilities of those tokens.
+    """
+
+    ids: torch.Tensor  # [B, F] int64
+    probs: torch.Tensor  # [B, F] float32
+    entropy: torch.Tensor  # [B], step 2, of the full thinking distribution
+
+
+def thinking_prefix(logits: torch.Tensor, temperature: torch.Tensor, fetch_k: int) -> Prefix:
+    """Steps 1-2 in one full-vocabulary pass, and the sorted prefix every later step uses."""
+    probs, log_probs = scaled_probs(logits, temperature)
+    sorted_log_probs, sorted_ids = log_probs.topk(fetch_k, dim=-1)
+    return Prefix(ids=sorted_ids, probs=sorted_log_probs.exp(), entropy=entropy(probs, log_probs))
 
 
 def prefix_keep_mask(
@@ -125,21 +149,35 @@ def concept_token(
     noise_param: torch.Tensor | None = None,  # [B]: Gumbel tau or Dirichlet alpha
 ) -> ConceptToken:
     """Steps 1-5 for a batch: the concept token of each row."""
-    probs, _ = scaled_probs(logits, temperature)
-    step_entropy = entropy(probs)
-    sorted_probs, sorted_ids = probs.topk(fetch_k, dim=-1)  # [B, F]
-    weights = renormalise(sorted_probs * prefix_keep_mask(sorted_probs, top_k, top_p, min_p))
+    prefix = thinking_prefix(logits, temperature, fetch_k)
+    return concept_from_prefix(prefix, top_k=top_k, top_p=top_p, min_p=min_p, max_topk=max_topk,
+                               k_max=k_max, noise_kind=noise_kind, noise_param=noise_param)
+
+
+def concept_from_prefix(
+    prefix: Prefix,
+    *,
+    top_k: torch.Tensor,
+    top_p: torch.Tensor,
+    min_p: torch.Tensor,
+    max_topk: torch.Tensor,
+    k_max: int,
+    noise_kind: torch.Tensor | None = None,
+    noise_param: torch.Tensor | None = None,
+) -> ConceptToken:
+    """Steps 3-5 on the sorted prefix of steps 1-2."""
+    weights = renormalise(prefix.probs * prefix_keep_mask(prefix.probs, top_k, top_p, min_p))
     if noise_kind is not None:
         is_dirichlet = (noise_kind == NOISE_DIRICHLET).unsqueeze(1)
         weights = torch.where(is_dirichlet, dirichlet_noise(weights, noise_param), weights)
-    ids, weights = keep_top(sorted_ids, weights, max_topk, k_max)
+    ids, weights = keep_top(prefix.ids, weights, max_topk, k_max)
     if noise_kind is not None:
         is_gumbel = (noise_kind == NOISE_GUMBEL).unsqueeze(1)
         noisy = gumbel_softmax_noise(weights, noise_param)
         weights = torch.where(is_gumbel, noisy, weights)
         weights, order = weights.sort(dim=-1, descending=True)
         ids = ids.gather(1, order)
-    return ConceptToken(ids=ids, weights=weights, entropy=step_entropy)
+    return ConceptToken(ids=ids, weights=weights, entropy=prefix.entropy)
 
 
 def sample_tokens(
@@ -150,12 +188,26 @@ def sample_tokens(
     top_p: torch.Tensor,
     min_p: torch.Tensor,
     fetch_k: int,
+    prefix_ids: torch.Tensor | None = None,  # [B, >= fetch_k] the logits' sorted ids, if known
 ) -> torch.Tensor:
-    """Ordinary sampling for the answer phase, with the after-thinking parameters. Returns [B] ids."""
+    """Ordinary sampling for the answer phase, with the after-thinking parameters. Returns [B] ids.
+
+    When every row's ``top_k`` is finite (``fetch_k`` below the vocabulary) the kept tokens
+    all lie in the ``fetch_k`` largest logits, and renormalising makes the softmax over
+    those logits alone exact: no full-vocabulary pass is needed.
+    """
     greedy = temperature <= 0
     safe_temperature = torch.where(greedy, torch.ones_like(temperature), temperature)
-    probs, _ = scaled_probs(logits, safe_temperature)
-    sorted_probs, sorted_ids = probs.topk(fetch_k, dim=-1)
+    if fetch_k < logits.shape[1]:
+        if prefix_ids is None:
+            sorted_ids = logits.topk(fetch_k, dim=-1).indices
+        else:
+            sorted_ids = prefix_ids[:, :fetch_k]
+        scaled = logits.float().gather(1, sorted_ids) / safe_temperature.float().unsqueeze(1)
+        sorted_probs = torch.softmax(scaled, dim=-1)
+    else:
+        probs, _ = scaled_probs(logits, safe_temperature)
+        sorted_probs, sorted_ids = probs.topk(fetch_k, dim=-1)
     weights = renormalise(sorted_probs * prefix_keep_mask(sorted_probs, top_k, top_p, min_p))
     choice = torch.multinomial(weights, num_samples=1)  # [B, 1]
     sampled = sorted_ids.gather(1, choice).squeeze(1)

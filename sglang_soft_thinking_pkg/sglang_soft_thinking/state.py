@@ -218,17 +218,25 @@ class SoftThinkingTable:
         forcing = soft & (phase == PHASE_FORCING)
         answering = soft & (phase == PHASE_ANSWER)
 
-        concept = C.concept_token(
-            logits,
-            temperature=self.temperature[rows], top_k=self.top_k[rows], top_p=self.top_p[rows],
+        # One full-vocabulary pass (steps 1-2); its sorted prefix serves the concept token and,
+        # when every after-thinking top_k is finite, the answer sample too.
+        vocab_size = logits.shape[1]
+        shared_k = plan.fetch_k_think
+        if plan.fetch_k_answer < vocab_size:
+            shared_k = max(shared_k, plan.fetch_k_answer)
+        prefix = C.thinking_prefix(logits, self.temperature[rows], shared_k)
+        think_prefix = C.Prefix(ids=prefix.ids[:, :plan.fetch_k_think],
+                                probs=prefix.probs[:, :plan.fetch_k_think], entropy=prefix.entropy)
+        concept = C.concept_from_prefix(
+            think_prefix, top_k=self.top_k[rows], top_p=self.top_p[rows],
             min_p=self.min_p[rows], max_topk=self.max_topk[rows], k_max=plan.k_used,
-            fetch_k=plan.fetch_k_think,
             noise_kind=self.noise_kind[rows] if plan.any_noise else None,
             noise_param=self.noise_param[rows] if plan.any_noise else None,
         )
         answer_tokens = C.sample_tokens(
             logits, temperature=self.after_temperature[rows], top_k=self.after_top_k[rows],
             top_p=self.after_top_p[rows], min_p=self.after_min_p[rows], fetch_k=plan.fetch_k_answer,
+            prefix_ids=prefix.ids,
         )
         forced_pos = self.forced_pos[rows]
         end_ids, end_len = self.end_ids[rows], self.end_len[rows]

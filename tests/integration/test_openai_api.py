@@ -140,3 +140,16 @@ def test_unknown_fields_are_ignored(server, stream):
     response = httpx.post(f"{server.base_url}/chat/completions", json=body,
                           headers={"Authorization": f"Bearer {server.api_key}"}, timeout=120)
     assert response.status_code == 200
+
+
+def test_prefix_cache_hits_are_reported_as_cached_tokens(openai_client, tokenizer, model_name):
+    """The same conversation sent twice: the second prompt comes from SGLang's prefix cache
+    (all but its last token, which SGLang always computes)."""
+    messages = [{"role": "user", "content": "Describe the moon in a few words, please."}]
+    prompt_len = len(chat_prompt_ids(tokenizer, messages))
+    first = openai_client.chat.completions.create(model=model_name, messages=messages,
+                                                  max_tokens=4, temperature=0)
+    again = openai_client.chat.completions.create(model=model_name, messages=messages,
+                                                  max_tokens=4, temperature=0)
+    assert first.usage.prompt_tokens == again.usage.prompt_tokens == prompt_len
+    assert again.usage.prompt_tokens_details.cached_tokens == prompt_len - 1

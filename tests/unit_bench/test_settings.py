@@ -50,3 +50,27 @@ def test_request_body_carries_extras_and_per_sample_seed():
 def test_bad_options_name_the_option(argv, message):
     with pytest.raises(SettingsError, match=message.replace(".", r"\.")):
         settings(*argv)
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("http://127.0.0.1:30000", "http://127.0.0.1:30000/v1"),
+    ("http://127.0.0.1:30000/", "http://127.0.0.1:30000/v1"),
+    ("http://127.0.0.1:30000/v1", "http://127.0.0.1:30000/v1"),
+    ("https://host/serve/v1/", "https://host/serve/v1"),
+])
+def test_base_url_with_or_without_v1(given, expected):
+    from benchmarks.run import parse_args as run_args
+    from benchmarks.tune import parse_args as tune_args
+
+    common = ["--dataset", "gsm8k", "--out", "x", "--base-url", given]
+    assert run_args(common).base_url == expected
+    assert tune_args([*common, "--limit", "2"]).base_url == expected
+
+
+def test_a_base_url_that_is_not_a_url_is_refused(capsys):
+    from benchmarks.run import parse_args as run_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_args(["--dataset", "gsm8k", "--out", "x", "--base-url", "127.0.0.1:30000"])
+    assert exit_info.value.code == 2
+    assert "--base-url" in capsys.readouterr().err
