@@ -43,12 +43,12 @@ class ChoiceResult:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
-    cached_tokens: int = 0
     soft: SoftThinkingSummary | None = None
     concept_steps: int = 0
     latency_s: float | None = None
     first_token_s: float | None = None
     logprobs: list[TokenLogprob] | None = None
+    cached_tokens: int = 0  # prompt tokens SGLang took from its prefix cache
 
     def soft_json(self) -> dict | None:
         return None if self.soft is None else self.soft.to_json()

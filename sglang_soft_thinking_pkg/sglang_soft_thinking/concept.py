@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sglang_soft_thinking.draws import STREAM_ANSWER, STREAM_GUMBEL_NOISE, RowDraws, sample_index
+
 # SGLang's "no top-k limit" is a very large top_k; anything at or above the
 # vocabulary size means all tokens.
 TOP_K_ALL = 1 << 30
@@ -101,7 +103,7 @@ def renormalise(weights: torch.Tensor) -> torch.Tensor:
     return weights / weights.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
 
 
-def dirichlet_noise(weights: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+def dirichlet_noise(weights: torch.Tensor, alpha: torch.Tensor, draws: RowDraws) -> torch.Tensor:
     """Step 4 (Dirichlet): ``p ~ Dir(alpha * p)`` over the support (weights > 0).
 
     Sampled as normalised Gamma(alpha * p_i) draws; tokens outside the support
@@ -109,19 +111,17 @@ def dirichlet_noise(weights: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """
     support = weights > 0
     concentration = torch.where(support, alpha.unsqueeze(1) * weights, torch.ones_like(weights))
-    gamma = torch.distributions.Gamma(concentration, torch.ones_like(concentration))
-    draws = gamma.sample() * support
-    total = draws.sum(dim=-1, keepdim=True)
-    return torch.where(total > 0, draws / total.clamp_min(torch.finfo(draws.dtype).tiny), weights)
+    gamma = draws.gamma(concentration) * support
+    total = gamma.sum(dim=-1, keepdim=True)
+    return torch.where(total > 0, gamma / total.clamp_min(torch.finfo(gamma.dtype).tiny), weights)
 
 
-def gumbel_softmax_noise(weights: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+def gumbel_softmax_noise(weights: torch.Tensor, tau: torch.Tensor, draws: RowDraws) -> torch.Tensor:
     """Step 4 (Gumbel-softmax) on step 5's top-k: ``softmax((ln w + g) / tau)``, g ~ Gumbel(0, 1).
 
     Zero weights stay zero (ln 0 = -inf).
     """
-    uniform = torch.rand_like(weights).clamp(torch.finfo(weights.dtype).tiny, 1.0)
-    gumbel = -torch.log(-torch.log(uniform))
+    gumbel = draws.gumbel(weights.shape[1], STREAM_GUMBEL_NOISE)
     return torch.softmax((torch.log(weights) + gumbel) / tau.unsqueeze(1), dim=-1)
 
 
@@ -147,11 +147,13 @@ def concept_token(
     fetch_k: int,
     noise_kind: torch.Tensor | None = None,  # [B] int: NOISE_NONE / NOISE_GUMBEL / NOISE_DIRICHLET
     noise_param: torch.Tensor | None = None,  # [B]: Gumbel tau or Dirichlet alpha
+    draws: RowDraws | None = None,  # the rows' noise source (unseeded if None)
 ) -> ConceptToken:
     """Steps 1-5 for a batch: the concept token of each row."""
     prefix = thinking_prefix(logits, temperature, fetch_k)
     return concept_from_prefix(prefix, top_k=top_k, top_p=top_p, min_p=min_p, max_topk=max_topk,
-                               k_max=k_max, noise_kind=noise_kind, noise_param=noise_param)
+                               k_max=k_max, noise_kind=noise_kind, noise_param=noise_param,
+                               draws=draws)
 
 
 def concept_from_prefix(
@@ -164,16 +166,19 @@ def concept_from_prefix(
     k_max: int,
     noise_kind: torch.Tensor | None = None,
     noise_param: torch.Tensor | None = None,
+    draws: RowDraws | None = None,
 ) -> ConceptToken:
     """Steps 3-5 on the sorted prefix of steps 1-2."""
     weights = renormalise(prefix.probs * prefix_keep_mask(prefix.probs, top_k, top_p, min_p))
+    if noise_kind is not None and draws is None:
+        draws = RowDraws.unseeded(weights.shape[0], weights.device)
     if noise_kind is not None:
         is_dirichlet = (noise_kind == NOISE_DIRICHLET).unsqueeze(1)
-        weights = torch.where(is_dirichlet, dirichlet_noise(weights, noise_param), weights)
+        weights = torch.where(is_dirichlet, dirichlet_noise(weights, noise_param, draws), weights)
     ids, weights = keep_top(prefix.ids, weights, max_topk, k_max)
     if noise_kind is not None:
         is_gumbel = (noise_kind == NOISE_GUMBEL).unsqueeze(1)
-        noisy = gumbel_softmax_noise(weights, noise_param)
+        noisy = gumbel_softmax_noise(weights, noise_param, draws)
         weights = torch.where(is_gumbel, noisy, weights)
         weights, order = weights.sort(dim=-1, descending=True)
         ids = ids.gather(1, order)
@@ -189,6 +194,8 @@ def sample_tokens(
     min_p: torch.Tensor,
     fetch_k: int,
     prefix_ids: torch.Tensor | None = None,  # [B, >= fetch_k] the logits' sorted ids, if known
+    draws: RowDraws | None = None,  # the rows' draw source (unseeded if None)
+    stream: int = STREAM_ANSWER,
 ) -> torch.Tensor:
     """Ordinary sampling for the answer phase, with the after-thinking parameters. Returns [B] ids.
 
@@ -209,8 +216,10 @@ def sample_tokens(
         probs, _ = scaled_probs(logits, safe_temperature)
         sorted_probs, sorted_ids = probs.topk(fetch_k, dim=-1)
     weights = renormalise(sorted_probs * prefix_keep_mask(sorted_probs, top_k, top_p, min_p))
-    choice = torch.multinomial(weights, num_samples=1)  # [B, 1]
-    sampled = sorted_ids.gather(1, choice).squeeze(1)
+    if draws is None:
+        draws = RowDraws.unseeded(weights.shape[0], weights.device)
+    choice = sample_index(weights, draws.gumbel(weights.shape[1], stream))  # [B]
+    sampled = sorted_ids.gather(1, choice.unsqueeze(1)).squeeze(1)
     return torch.where(greedy, sorted_ids[:, 0], sampled)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.draws import RowDraws
 
 PHASE_THINKING, PHASE_FORCING, PHASE_ANSWER = 0, 1, 2
 # What each sampled token was, reported per output token (see output.py).
@@ -48,6 +49,7 @@ class RequestSettings:
     after_min_p: float
     think_end_ids: list[int]
     return_trace: bool = False  # host-side only: whether the output carries the trace
+    seed: int = 0  # the request's seed, or one derived from its id (draws.seed_of)
 
 
 @dataclass
@@ -93,6 +95,15 @@ class ExtendInputs:
 
 
 @dataclass
+class SeededRows:
+    """Batch rows of plain requests that carry a seed, with their seeds (host side)."""
+
+    index: list[int]
+    seeds: list[int]
+    fetch_k: int  # tokens their top_k keeps at most (the vocabulary when one has no limit)
+
+
+@dataclass
 class BatchPlan:
     """One forward batch's soft-thinking facts; built when SGLang builds the batch and
     carried on it, so a late sampling step reads the plan of its own batch."""
@@ -106,11 +117,17 @@ class BatchPlan:
     # end its request's input); None means every row.
     real: torch.Tensor | None = None
     extend_inputs: ExtendInputs | None = None
+    # Plain requests with a seed, sampled by the plugin so the seed holds (draws.py).
+    seeded_plain: SeededRows | None = None
 
     @classmethod
-    def plain(cls) -> "BatchPlan":
+    def plain(cls, seeded_plain: "SeededRows | None" = None) -> "BatchPlan":
         return cls(k_used=0, fetch_k_think=0, fetch_k_answer=0, any_noise=False,
-                   has_soft=False)
+                   has_soft=False, seeded_plain=seeded_plain)
+
+    @property
+    def has_work(self) -> bool:
+        return self.has_soft or self.seeded_plain is not None
 
 
 @dataclass
@@ -149,6 +166,7 @@ class SoftThinkingTable:
         self.after_top_k = zeros(num_rows, dtype=long)
         self.after_top_p = zeros(num_rows)
         self.after_min_p = zeros(num_rows)
+        self.seed = zeros(num_rows, dtype=long)
         self.end_ids = zeros(num_rows, MAX_END_TOKENS, dtype=long)  # left-aligned
         self.end_len = zeros(num_rows, dtype=long)
         # Progress, advanced by step().
@@ -184,7 +202,7 @@ class SoftThinkingTable:
         for name in ("prompt_len", "temperature", "top_k", "top_p", "min_p", "max_topk",
                      "entropy_threshold", "length_threshold", "max_thinking_tokens",
                      "noise_kind", "noise_param", "after_temperature", "after_top_k",
-                     "after_top_p", "after_min_p"):
+                     "after_top_p", "after_min_p", "seed"):
             put(getattr(self, name), [getattr(s, name) for s in filled])
         ends = [s.think_end_ids[-MAX_END_TOKENS:] for s in filled]
         put(self.end_ids, [e + [0] * (MAX_END_TOKENS - len(e)) for e in ends])
@@ -206,12 +224,17 @@ class SoftThinkingTable:
         use = self.is_soft[rows] & self.has_concept[rows]
         return use, self.concept_ids[rows, :k], self.concept_weights[rows, :k]
 
-    def step(self, rows: torch.Tensor, logits: torch.Tensor, counts: torch.Tensor, plan: BatchPlan) -> StepResult:
+    def step(self, rows: torch.Tensor, logits: torch.Tensor, counts: torch.Tensor, plan: BatchPlan,
+             positions: torch.Tensor | None = None) -> StepResult:
         """Sample every soft row of a batch and advance its state.
 
         rows [B]: the requests' table rows; logits [B, V]; counts [B] bool: rows whose
-        sample is real (False for a prefill chunk that does not end its prompt).
+        sample is real (False for a prefill chunk that does not end its prompt);
+        positions [B]: the position of the token each row samples, which with the row's
+        seed determines its random draws (draws.py). Without positions the draws are
+        unseeded.
         """
+        draws = None if positions is None else RowDraws(self.seed[rows], positions.long())
         soft = self.is_soft[rows] & counts
         phase = self.phase[rows]
         thinking = soft & (phase == PHASE_THINKING)
@@ -232,11 +255,12 @@ class SoftThinkingTable:
             min_p=self.min_p[rows], max_topk=self.max_topk[rows], k_max=plan.k_used,
             noise_kind=self.noise_kind[rows] if plan.any_noise else None,
             noise_param=self.noise_param[rows] if plan.any_noise else None,
+            draws=draws,
         )
         answer_tokens = C.sample_tokens(
             logits, temperature=self.after_temperature[rows], top_k=self.after_top_k[rows],
             top_p=self.after_top_p[rows], min_p=self.after_min_p[rows], fetch_k=plan.fetch_k_answer,
-            prefix_ids=prefix.ids,
+            prefix_ids=prefix.ids, draws=draws,
         )
         forced_pos = self.forced_pos[rows]
         end_ids, end_len = self.end_ids[rows], self.end_len[rows]

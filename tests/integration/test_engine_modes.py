@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
 from scripts.check_engine_modes import (

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.draws import RowDraws
 
 P4 = torch.tensor([[0.1, 0.2, 0.3, 0.4]])  # token 3 most likely
 LOGITS4 = P4.log()
@@ -76,10 +77,15 @@ def test_fetching_a_prefix_equals_the_full_vocabulary():
     torch.testing.assert_close(short.weights, full.weights)
 
 
+def rows(n: int) -> RowDraws:
+    """n rows with seeds 0..n-1, all at one position: the draws' statistics across seeds."""
+    return RowDraws(torch.arange(n), torch.full((n,), 7))
+
+
 def test_dirichlet_noise_statistics():
     torch.manual_seed(1)
     weights = torch.tensor([[0.5, 0.3, 0.2, 0.0]]).repeat(40000, 1)
-    noisy = C.dirichlet_noise(weights, torch.full((40000,), 2.0))
+    noisy = C.dirichlet_noise(weights, torch.full((40000,), 2.0), rows(40000))
     assert (noisy[:, 3] == 0).all(), "tokens outside the support stay out"
     torch.testing.assert_close(noisy.sum(-1), torch.ones(40000))
     # Dir(alpha * p) has mean p and variance p (1 - p) / (alpha + 1).
@@ -92,13 +98,13 @@ def test_gumbel_softmax_noise_statistics():
     torch.manual_seed(2)
     n = 40000
     weights = torch.tensor([[0.6, 0.3, 0.1, 0.0]]).repeat(n, 1)
-    noisy = C.gumbel_softmax_noise(weights, torch.full((n,), 1.0))
+    noisy = C.gumbel_softmax_noise(weights, torch.full((n,), 1.0), rows(n))
     assert (noisy[:, 3] == 0).all()
     # Gumbel-max: the noisy argmax is token i with probability w_i.
     frequencies = torch.bincount(noisy.argmax(-1), minlength=4).float() / n
     torch.testing.assert_close(frequencies, torch.tensor([0.6, 0.3, 0.1, 0.0]), atol=8e-3, rtol=0)
     # A small tau sharpens towards one-hot, a large one flattens.
-    sharp = C.gumbel_softmax_noise(weights[:1000], torch.full((1000,), 0.05))
+    sharp = C.gumbel_softmax_noise(weights[:1000], torch.full((1000,), 0.05), rows(1000))
     assert sharp.max(-1).values.mean() > 0.95
 
 

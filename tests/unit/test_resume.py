@@ -4,8 +4,8 @@ import random
 
 import pytest
 import torch
+from request_settings import request_settings
 
-from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.hooks.sampler import StepRecords
 from sglang_soft_thinking.resume import RecordsMismatch, resume
 from sglang_soft_thinking.state import BatchPlan, RequestSettings, SoftThinkingTable
@@ -16,13 +16,7 @@ PLAN = BatchPlan(k_used=4, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=
 
 
 def settings(**overrides) -> RequestSettings:
-    values = dict(
-        prompt_len=5, temperature=1.0, top_k=C.TOP_K_ALL, top_p=1.0, min_p=0.0, max_topk=4,
-        entropy_threshold=0.0, length_threshold=3, max_thinking_tokens=-1, noise_kind=C.NOISE_NONE,
-        noise_param=1.0, after_temperature=0.0, after_top_k=C.TOP_K_ALL, after_top_p=1.0,
-        after_min_p=0.0, think_end_ids=END)
-    values.update(overrides)
-    return RequestSettings(**values)
+    return request_settings(**{"max_topk": 4, "think_end_ids": END, **overrides})
 
 
 def random_logits(rng: random.Random) -> torch.Tensor:

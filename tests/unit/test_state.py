@@ -2,7 +2,7 @@
 
 import torch
 
-from sglang_soft_thinking import concept as C
+from request_settings import request_settings
 from sglang_soft_thinking.state import (
     KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_NONE, KIND_THINK, BatchPlan, RequestSettings,
     SoftThinkingTable,
@@ -14,14 +14,7 @@ PLAN = BatchPlan(k_used=3, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=
 
 
 def settings(**overrides) -> RequestSettings:
-    values = dict(
-        prompt_len=5, temperature=1.0, top_k=C.TOP_K_ALL, top_p=1.0, min_p=0.0, max_topk=3,
-        entropy_threshold=0.0, length_threshold=3, max_thinking_tokens=-1, noise_kind=C.NOISE_NONE,
-        noise_param=1.0, after_temperature=0.0, after_top_k=C.TOP_K_ALL, after_top_p=1.0,
-        after_min_p=0.0, think_end_ids=END,
-    )
-    values.update(overrides)
-    return RequestSettings(**values)
+    return request_settings(think_end_ids=END, **overrides)
 
 
 def peaked(token: int, sharpness: float = 20.0) -> torch.Tensor:

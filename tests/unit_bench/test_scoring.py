@@ -1,10 +1,8 @@
 """The scorers (benchmarks/scoring.py) on known pairs: math, GSM8K, GPQA, an unknown task."""
 
 import json
-import os
 import threading
 import time
-from pathlib import Path
 
 import pytest
 

@@ -24,10 +24,11 @@ import torch
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking import runtime
+from sglang_soft_thinking.draws import seed_of
 from sglang_soft_thinking.output import META_INFO_KEY
 from sglang_soft_thinking.resume import resume
 from sglang_soft_thinking.runtime import ADMITTED_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR
-from sglang_soft_thinking.state import BatchPlan, ExtendInputs, RequestSettings, pad_list
+from sglang_soft_thinking.state import BatchPlan, ExtendInputs, RequestSettings, SeededRows, pad_list
 
 INIT_NEW_TARGET = "sglang.srt.model_executor.forward_batch_info.ForwardBatch.init_new"
 
@@ -59,10 +60,23 @@ def admit(table, reqs, rows: list[int]) -> None:
     table.admit(new_rows, new_settings, new_states or None)
 
 
+def seeded_plain_rows(reqs, vocab_size: int) -> SeededRows | None:
+    """The plain requests of the batch that carry a seed: the plugin samples those."""
+    index = [i for i, req in enumerate(reqs)
+             if _settings_of(req) is None and req.sampling_params.sampling_seed is not None]
+    if not index:
+        return None
+    top_ks = [reqs[i].sampling_params.top_k for i in index]
+    fetch_k = vocab_size if any(k < 1 or k >= vocab_size for k in top_ks) else max(top_ks)
+    return SeededRows(index, [seed_of(reqs[i].sampling_params.sampling_seed, reqs[i].rid) for i in index],
+                      fetch_k)
+
+
 def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
     soft = [s for s in map(_settings_of, batch.reqs) if s is not None]
+    seeded_plain = seeded_plain_rows(batch.reqs, vocab_size)
     if not soft:
-        return BatchPlan.plain()
+        return BatchPlan.plain(seeded_plain)
     finite = [s.top_k for s in soft if s.top_k < C.TOP_K_ALL]
     answer_finite = [s.after_top_k for s in soft if s.after_top_k < C.TOP_K_ALL]
     k_used = max(s.max_topk for s in soft)
@@ -74,6 +88,7 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
         fetch_k_answer=C.required_fetch_k(
             vocab_size, 1, answer_finite, full_support=any(s.after_top_k >= C.TOP_K_ALL for s in soft)),
         any_noise=any(s.noise_kind != C.NOISE_NONE for s in soft),
+        seeded_plain=seeded_plain,
     )
     if not forward_batch.forward_mode.is_decode():
         _plan_extend(result, table, batch, forward_batch)

@@ -28,6 +28,7 @@ from sglang_soft_thinking.params import (
     SoftThinkingParams,
     describe_validation_error,
 )
+from sglang_soft_thinking.draws import seed_of
 from sglang_soft_thinking.runtime import SETTINGS_ATTR
 from sglang_soft_thinking.state import RequestSettings
 
@@ -96,6 +97,7 @@ def resolve_settings(req, tokenizer) -> RequestSettings | None:
         after_min_p=after.min_p,
         think_end_ids=runtime.get().tokenize_think_end(tokenizer, params.think_end_str),
         return_trace=params.return_trace,
+        seed=seed_of(sampling.sampling_seed, req.rid),
     )
 
 

@@ -13,7 +13,9 @@ Two hooks, SGLang 0.5.23:
   The per-row records for the output ride on ``logits_output.customized_info``,
   which SGLang copies to each request and on to ``meta_info``. A thinking step's
   record always holds its concept token: it is also what a retracted request is
-  resumed from (resume.py).
+  resumed from (resume.py). Plain requests with a seed are sampled here too, with
+  SGLang's own settings for them and draws from their seed (draws.py), so a seed
+  holds whatever shares the batch (SGLang honours seeds only in its deterministic mode).
 
 Deletable when SGLang's sampler offers a per-request sampling hook.
 """
@@ -23,6 +25,8 @@ from __future__ import annotations
 import torch
 
 from sglang_soft_thinking import runtime
+from sglang_soft_thinking.concept import sample_tokens
+from sglang_soft_thinking.draws import STREAM_PLAIN, RowDraws
 from sglang_soft_thinking.runtime import PLAN_ATTR
 from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, META_INFO_KEY, THINK
 from sglang_soft_thinking.state import KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_THINK, StepResult
@@ -68,29 +72,54 @@ class StepRecords:
 
 def _around_model_runner_sample(original, model_runner, logits_output, forward_batch, *args, **kwargs):
     plan = getattr(forward_batch, PLAN_ATTR, None)
-    if plan is None or not plan.has_soft:
+    if plan is None or not plan.has_work:
         return original(model_runner, logits_output, forward_batch, *args, **kwargs)
-    setattr(logits_output, PLAN_ATTR, (plan, forward_batch.req_pool_indices))
+    # Each row samples the token at position seq_len (the tokens it holds so far).
+    setattr(logits_output, PLAN_ATTR, (plan, forward_batch.req_pool_indices, forward_batch.seq_lens))
     try:
         return original(model_runner, logits_output, forward_batch, *args, **kwargs)
     finally:
         delattr(logits_output, PLAN_ATTR)
 
 
-def _around_sampler_forward(original, sampler, logits_output, *args, **kwargs):
+def seeded_plain_tokens(logits: torch.Tensor, sampling_info, seeded, positions: torch.Tensor) -> torch.Tensor:
+    """SGLang's own sampling settings for the seeded plain rows, drawn from their seeds."""
+    index = torch.tensor(seeded.index, device=logits.device)
+    return sample_tokens(
+        logits.index_select(0, index),
+        temperature=sampling_info.temperatures.view(-1).index_select(0, index),
+        top_k=sampling_info.top_ks.index_select(0, index).long(),
+        top_p=sampling_info.top_ps.index_select(0, index),
+        min_p=sampling_info.min_ps.index_select(0, index),
+        fetch_k=seeded.fetch_k,
+        draws=RowDraws(torch.tensor(seeded.seeds, device=logits.device), positions.index_select(0, index)),
+        stream=STREAM_PLAIN,
+    )
+
+
+def _around_sampler_forward(original, sampler, logits_output, sampling_info, *args, **kwargs):
     carried = getattr(logits_output, PLAN_ATTR, None)
     table = runtime.get().table
     if carried is None or table is None:
-        return original(sampler, logits_output, *args, **kwargs)
-    plan, rows = carried
+        return original(sampler, logits_output, sampling_info, *args, **kwargs)
+    plan, rows, seq_lens = carried
     logits = logits_output.next_token_logits  # [B, V]
     batch_size = logits.shape[0]
-    rows = rows[:batch_size]
-    real = plan.real if plan.real is not None else torch.ones_like(rows, dtype=torch.bool)
-    result = table.step(rows, logits, real[:batch_size], plan)
-    next_ids = original(sampler, logits_output, *args, **kwargs)
-    next_ids = torch.where(result.is_soft, result.tokens.to(next_ids.dtype), next_ids)
-    logits_output.customized_info = {META_INFO_KEY: StepRecords(result)}
+    rows, positions = rows[:batch_size], seq_lens[:batch_size].long()
+    result = seeded = None
+    if plan.has_soft:
+        real = plan.real if plan.real is not None else torch.ones_like(rows, dtype=torch.bool)
+        result = table.step(rows, logits, real[:batch_size], plan, positions)
+    if plan.seeded_plain is not None:
+        seeded = seeded_plain_tokens(logits, sampling_info, plan.seeded_plain, positions)
+    # SGLang's sampler overwrites the logits in place, so it runs last.
+    next_ids = original(sampler, logits_output, sampling_info, *args, **kwargs)
+    if seeded is not None:
+        index = torch.tensor(plan.seeded_plain.index, device=next_ids.device)
+        next_ids = next_ids.index_copy(0, index, seeded.to(next_ids.dtype))
+    if result is not None:
+        next_ids = torch.where(result.is_soft, result.tokens.to(next_ids.dtype), next_ids)
+        logits_output.customized_info = {META_INFO_KEY: StepRecords(result)}
     return next_ids
 
 
