@@ -8,9 +8,9 @@ soft thinking, else a tuple ``(kind, entropy, ids, weights)``:
   think-end token the engine wrote because Cold Stop fired or the budget ran out,
   ``"answer"`` for a token sampled after thinking;
 * ``entropy`` -- the step's entropy in nats (``"think"`` steps only, else None);
-* ``ids`` / ``weights`` -- the concept token, sorted by weight (``"think"`` steps only).
-  They are always recorded, since a request that SGLang retracts is resumed from its
-  records (resume.py); the summary below returns them only with ``return_trace``.
+* ``ids`` / ``weights`` -- the concept token, sorted by weight (``"think"`` steps only),
+  when the request asked for ``return_trace`` (else None). The scheduler keeps them for
+  every request, since a request SGLang retracts is resumed from its records (resume.py).
 """
 
 from __future__ import annotations

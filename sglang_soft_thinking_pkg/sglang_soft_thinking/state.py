@@ -119,6 +119,7 @@ class BatchPlan:
     extend_inputs: ExtendInputs | None = None
     # Plain requests with a seed, sampled by the plugin so the seed holds (draws.py).
     seeded_plain: SeededRows | None = None
+    traced_rows: frozenset[int] = frozenset()  # rows whose requests asked for return_trace
 
     @classmethod
     def plain(cls, seeded_plain: "SeededRows | None" = None) -> "BatchPlan":

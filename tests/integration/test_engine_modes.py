@@ -146,6 +146,18 @@ def test_mixed_chunked_prefill_with_prompts_arriving_while_thinking(tokenizer, p
     assert_agree(outputs, alone)
 
 
+def test_data_parallel_schedulers_each_keep_their_own_state(prompts, alone):
+    # On a CPU SGLang wants each data-parallel rank bound to its own cores.
+    server = start(Mode("dp", ["--dp-size", "2"], env={"SGLANG_CPU_OMP_THREADS_BIND": "0|1"}),
+                   max_total_tokens=8192)
+    try:
+        outputs = run_together(server, prompts)
+    finally:
+        server.stop()
+    assert {out["meta_info"]["dp_rank"] for out in outputs} == {0, 1}
+    assert_agree(outputs, alone)
+
+
 @pytest.mark.parametrize("flags, option", [
     (["--speculative-algorithm", "NGRAM"], "--speculative-algorithm"),
     (["--pp-size", "2"], "--pp-size"),

@@ -99,3 +99,16 @@ def test_records_that_do_not_cover_the_output_are_an_error():
         resume(settings(), [("think", 1.0, [1], [1.0])], [1, 2])
     with pytest.raises(RecordsMismatch):
         resume(settings(), [None], [1])
+
+
+def test_the_concept_token_stays_in_the_scheduler_unless_the_trace_was_asked_for():
+    import pickle
+
+    table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
+    table.admit([0, 1], [settings(), settings()])
+    result = table.step(torch.tensor([0, 1]), torch.randn(2, VOCAB), torch.tensor([True, True]), PLAN)
+    records = StepRecords(result, traced=frozenset({1}))
+    local, traced = records[0], records[1]
+    assert local[2] and local[3], "the scheduler keeps the concept token to resume from"
+    assert pickle.loads(pickle.dumps(local)) == (local[0], local[1], None, None)
+    assert pickle.loads(pickle.dumps(traced)) == traced and traced[2]

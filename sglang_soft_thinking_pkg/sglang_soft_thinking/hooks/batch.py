@@ -89,6 +89,8 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
             vocab_size, 1, answer_finite, full_support=any(s.after_top_k >= C.TOP_K_ALL for s in soft)),
         any_noise=any(s.noise_kind != C.NOISE_NONE for s in soft),
         seeded_plain=seeded_plain,
+        traced_rows=frozenset(i for i, settings in enumerate(map(_settings_of, batch.reqs))
+                              if settings is not None and settings.return_trace),
     )
     if not forward_batch.forward_mode.is_decode():
         _plan_extend(result, table, batch, forward_batch)

@@ -37,15 +37,30 @@ SAMPLER_FORWARD = "sglang.srt.layers.sampler.Sampler.forward"
 _KIND_NAMES = {KIND_THINK: THINK, KIND_COLD_STOP: COLD_STOP, KIND_BUDGET: BUDGET, KIND_ANSWER: ANSWER}
 
 
+class LocalRecord(tuple):
+    """A thinking step's record, ``(kind, entropy, ids, weights)``, whose concept token stays
+    in the scheduler: pickled for the server it becomes ``(kind, entropy, None, None)``.
+
+    The scheduler keeps every step's concept token on the request (a retracted request is
+    resumed from it, resume.py); only requests that asked for ``return_trace`` send it on.
+    """
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return tuple, ((self[0], self[1], None, None),)
+
+
 class StepRecords:
     """One batch step's output records, indexed by batch row (see output.py).
 
     SGLang indexes this once per request after it has synchronised the step's
     token ids, so the device-to-host copy happens then, once, with no extra wait.
+    ``traced`` are the batch rows whose requests asked for their trace.
     """
 
-    def __init__(self, result: StepResult):
-        self._result = result
+    def __init__(self, result: StepResult, traced: frozenset[int] = frozenset()):
+        self._result, self._traced = result, traced
         self._rows: list | None = None
 
     def _to_host(self) -> list:
@@ -61,7 +76,8 @@ class StepRecords:
                 rows.append((name, None, None, None))
             else:
                 support = sum(1 for w in weights[i] if w > 0)
-                rows.append((name, entropy[i], ids[i][:support], weights[i][:support]))
+                record = (name, entropy[i], ids[i][:support], weights[i][:support])
+                rows.append(record if i in self._traced else LocalRecord(record))
         return rows
 
     def __getitem__(self, i: int):
@@ -119,7 +135,7 @@ def _around_sampler_forward(original, sampler, logits_output, sampling_info, *ar
         next_ids = next_ids.index_copy(0, index, seeded.to(next_ids.dtype))
     if result is not None:
         next_ids = torch.where(result.is_soft, result.tokens.to(next_ids.dtype), next_ids)
-        logits_output.customized_info = {META_INFO_KEY: StepRecords(result)}
+        logits_output.customized_info = {META_INFO_KEY: StepRecords(result, plan.traced_rows)}
     return next_ids
 
 
