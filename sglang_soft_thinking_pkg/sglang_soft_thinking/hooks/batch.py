@@ -61,9 +61,14 @@ def admit(table, reqs, rows: list[int]) -> None:
 
 
 def seeded_plain_rows(reqs, vocab_size: int) -> SeededRows | None:
-    """The plain requests of the batch that carry a seed: the plugin samples those."""
+    """The plain requests of the batch that carry a seed: the plugin samples those.
+
+    Not those that ask for logprobs: SGLang reports the logprob of the token its own
+    sampler chose, so such a request keeps SGLang's sample.
+    """
     index = [i for i, req in enumerate(reqs)
-             if _settings_of(req) is None and req.sampling_params.sampling_seed is not None]
+             if _settings_of(req) is None and req.sampling_params.sampling_seed is not None
+             and not req.return_logprob]
     if not index:
         return None
     top_ks = [reqs[i].sampling_params.top_k for i in index]
