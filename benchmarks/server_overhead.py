@@ -86,13 +86,21 @@ class RunningServer:
                 args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
 
+    @property
+    def root_url(self) -> str:
+        """The server's address without ``/v1`` (SGLang's native routes live there)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
     def wait_healthy(self, timeout_s: float = 600) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited; log:\n{self.log_path.read_text()[-4000:]}")
+                raise RuntimeError(f"server exited; log:\n{self.log()[-4000:]}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=5).status_code == 200:
+                if httpx.get(f"{self.root_url}/health", timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -28,17 +28,15 @@ import argparse
 import asyncio
 import json
 import math
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from benchmarks.server_overhead import RunningServer, free_port
+from server.models import default_model_dir
 
 TIGHT_STEPS, TIGHT_ATOL, LOOSE_ATOL = 8, 0.01, 0.05
 PROMPTS = [
@@ -164,67 +162,24 @@ def output_mismatches(output: dict, reference: dict, plain: dict | None = None) 
 
 # --- servers -------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class StockServer:
-    """Stock ``sglang.launch_server`` in its own process group, logging to a file."""
-
-    def __init__(self, model_path: str, mode: Mode, dtype: str = "float32",
-                 max_total_tokens: int = 16384):
-        self.port = _free_port()
-        self.log_path = Path(tempfile.mkdtemp(prefix="softthink-modes-")) / "server.log"
-        args = [sys.executable, "-m", "sglang.launch_server", "--model-path", model_path,
-                "--port", str(self.port), "--dtype", dtype,
-                "--max-total-tokens", str(max_total_tokens), *mode.flags]
-        with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            env={**os.environ, **mode.env})
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_healthy(self, timeout_s: float = 600) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()[-4000:]}")
-            try:
-                if httpx.get(self.base_url + "/health", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        self.stop()
-        raise RuntimeError(f"server not healthy after {timeout_s} s:\n{self.log()[-4000:]}")
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+def start_stock(model_path: str, mode: Mode, dtype: str = "float32",
+                max_total_tokens: int = 16384) -> RunningServer:
+    """Stock ``sglang.launch_server`` with ``mode``'s options, in its own process group."""
+    port = free_port()
+    log_path = Path(tempfile.mkdtemp(prefix="softthink-modes-")) / "server.log"
+    args = [sys.executable, "-m", "sglang.launch_server", "--model-path", model_path,
+            "--port", str(port), "--dtype", dtype, "--max-total-tokens", str(max_total_tokens),
+            *mode.flags]
+    return RunningServer(args, port, log_path, mode.env)
 
 
 # --- the check -----------------------------------------------------------------------
 
 def run_mode(model_path: str, mode: Mode, bodies: list[dict], together: bool) -> list[dict]:
-    server = StockServer(model_path, mode)
+    server = start_stock(model_path, mode)
     try:
         server.wait_healthy()
-        return asyncio.run(generate(server.base_url, bodies, together))
+        return asyncio.run(generate(server.root_url, bodies, together))
     finally:
         server.stop()
 
@@ -244,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", nargs="*", help="names (or unique prefixes) of the modes to check")
     parser.add_argument("--json", type=Path, help="write the per-request results here")
     args = parser.parse_args(argv)
-    model_path = args.model_path or str(_default_model())
+    model_path = args.model_path or str(default_model_dir())
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_path)
@@ -276,13 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0 if all_agree else 1
-
-
-def _default_model() -> Path:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from server.models import default_model_dir
-
-    return default_model_dir()
 
 
 if __name__ == "__main__":

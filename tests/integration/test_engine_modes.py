@@ -18,16 +18,17 @@ import time
 
 import pytest
 
+from benchmarks.server_overhead import RunningServer
 from scripts.check_engine_modes import (
-    PROMPTS, SOFT, Mode, StockServer, generate, generate_body, output_mismatches, prompt_ids,
+    PROMPTS, SOFT, Mode, generate, generate_body, output_mismatches, prompt_ids, start_stock,
 )
 from server_process import REPO_ROOT, model_path
 
 LONG_PROMPT = " ".join(f"Item {i}: the quick brown fox jumps over the lazy dog." for i in range(20))
 
 
-def start(mode: Mode, max_total_tokens: int = 16384) -> StockServer:
-    server = StockServer(str(model_path()), mode, max_total_tokens=max_total_tokens)
+def start(mode: Mode, max_total_tokens: int = 16384) -> RunningServer:
+    server = start_stock(str(model_path()), mode, max_total_tokens=max_total_tokens)
     try:
         server.wait_healthy()
     except RuntimeError as error:
@@ -52,18 +53,18 @@ def default_server():
 def alone(default_server, prompts):
     """Each soft request, and the plain greedy request of its prompt, sent alone."""
     bodies = [generate_body(p, SOFT) for p in prompts] + [generate_body(p, None) for p in prompts]
-    outputs = asyncio.run(generate(default_server.base_url, bodies, together=False))
+    outputs = asyncio.run(generate(default_server.root_url, bodies, together=False))
     return outputs[:len(prompts)], outputs[len(prompts):]
 
 
-def run_together(server: StockServer, prompts, extra: list[dict] = ()) -> list[dict]:
+def run_together(server: RunningServer, prompts, extra: list[dict] = ()) -> list[dict]:
     """The soft requests and some plain ones, all at once; returns the soft outputs.
 
     The plain prompts are shorter: SGLang retracts the requests with the fewest outputs
     and, among those, the longest prompts first, so the soft ones are retracted."""
     plain = [generate_body(p[:8], None, max_new_tokens=40) for p in prompts[:4]]
     bodies = [generate_body(p, SOFT) for p in prompts] + plain + list(extra)
-    return asyncio.run(generate(server.base_url, bodies, together=True))[:len(prompts)]
+    return asyncio.run(generate(server.root_url, bodies, together=True))[:len(prompts)]
 
 
 def assert_agree(outputs: list[dict], alone) -> None:
@@ -81,9 +82,9 @@ def test_prefix_cache_keeps_the_prompt_and_never_the_soft_positions(default_serv
     prompt = prompts[0]
 
     def cached_tokens_after(soft: dict | None) -> int:
-        first = asyncio.run(generate(default_server.base_url, [generate_body(prompt, soft)], False))[0]
+        first = asyncio.run(generate(default_server.root_url, [generate_body(prompt, soft)], False))[0]
         follow_up = generate_body(prompt + first["output_ids"], None, max_new_tokens=2)
-        second = asyncio.run(generate(default_server.base_url, [follow_up], False))[0]
+        second = asyncio.run(generate(default_server.root_url, [follow_up], False))[0]
         return second["meta_info"]["cached_tokens"]
 
     assert cached_tokens_after(SOFT) <= len(prompt), "KV of concept-token positions was served"
@@ -113,11 +114,11 @@ def test_retraction_every_few_steps_with_the_radix_cache(prompts, alone):
 def test_retraction_under_memory_pressure_without_radix_cache_or_overlap(default_server, prompts, alone):
     """A KV pool too small for the requests SGLang admits on its estimate of their length."""
     bodies = [generate_body(p, SOFT, max_new_tokens=48, ignore_eos=False) for p in prompts]
-    expected = asyncio.run(generate(default_server.base_url, bodies, together=False))
+    expected = asyncio.run(generate(default_server.root_url, bodies, together=False))
     server = start(Mode("pressure", ["--disable-radix-cache", "--disable-overlap-schedule",
                                      "--schedule-conservativeness", "0.1"]), max_total_tokens=220)
     try:
-        outputs = asyncio.run(generate(server.base_url, bodies, together=True))
+        outputs = asyncio.run(generate(server.root_url, bodies, together=True))
     finally:
         server.stop()
     assert retractions(outputs) > 0, "the KV pool was small enough to force retractions"
@@ -130,9 +131,9 @@ def test_mixed_chunked_prefill_with_prompts_arriving_while_thinking(tokenizer, p
     long_bodies = [generate_body(list(tokenizer.encode(f"{i} {LONG_PROMPT}")), None, 8) for i in range(4)]
 
     async def soft_then_long_prompts():
-        soft = asyncio.ensure_future(generate(server.base_url, [generate_body(p, SOFT) for p in prompts], True))
+        soft = asyncio.ensure_future(generate(server.root_url, [generate_body(p, SOFT) for p in prompts], True))
         await asyncio.sleep(1.0)  # the soft requests are decoding by now
-        late = await generate(server.base_url, long_bodies, True)
+        late = await generate(server.root_url, long_bodies, True)
         return await soft, late
 
     try:

@@ -60,26 +60,27 @@ def admit(table, reqs, rows: list[int]) -> None:
     table.admit(new_rows, new_settings, new_states or None)
 
 
-def seeded_plain_rows(reqs, vocab_size: int) -> SeededRows | None:
+def seeded_plain_rows(reqs, settings: list[RequestSettings | None], vocab_size: int) -> SeededRows | None:
     """The plain requests of the batch that carry a seed: the plugin samples those.
 
     Not those that ask for logprobs: SGLang reports the logprob of the token its own
     sampler chose, so such a request keeps SGLang's sample.
     """
-    index = [i for i, req in enumerate(reqs)
-             if _settings_of(req) is None and req.sampling_params.sampling_seed is not None
-             and not req.return_logprob]
+    index = [i for i, (req, s) in enumerate(zip(reqs, settings))
+             if s is None and req.sampling_params.sampling_seed is not None and not req.return_logprob]
     if not index:
         return None
     top_ks = [reqs[i].sampling_params.top_k for i in index]
-    fetch_k = vocab_size if any(k < 1 or k >= vocab_size for k in top_ks) else max(top_ks)
+    fetch_k = C.required_fetch_k(vocab_size, 1, [k for k in top_ks if 0 < k < C.TOP_K_ALL],
+                                 full_support=any(k >= C.TOP_K_ALL for k in top_ks))
     return SeededRows(index, [seed_of(reqs[i].sampling_params.sampling_seed, reqs[i].rid) for i in index],
                       fetch_k)
 
 
 def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
-    soft = [s for s in map(_settings_of, batch.reqs) if s is not None]
-    seeded_plain = seeded_plain_rows(batch.reqs, vocab_size)
+    settings = [_settings_of(req) for req in batch.reqs]  # None for a plain request
+    soft = [s for s in settings if s is not None]
+    seeded_plain = seeded_plain_rows(batch.reqs, settings, vocab_size)
     if not soft:
         return BatchPlan.plain(seeded_plain)
     finite = [s.top_k for s in soft if s.top_k < C.TOP_K_ALL]
@@ -94,15 +95,14 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
             vocab_size, 1, answer_finite, full_support=any(s.after_top_k >= C.TOP_K_ALL for s in soft)),
         any_noise=any(s.noise_kind != C.NOISE_NONE for s in soft),
         seeded_plain=seeded_plain,
-        traced_rows=frozenset(i for i, settings in enumerate(map(_settings_of, batch.reqs))
-                              if settings is not None and settings.return_trace),
+        traced_rows=frozenset(i for i, s in enumerate(settings) if s is not None and s.return_trace),
     )
     if not forward_batch.forward_mode.is_decode():
-        _plan_extend(result, table, batch, forward_batch)
+        _plan_extend(result, table, batch, settings, forward_batch)
     return result
 
 
-def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> None:
+def _plan_extend(result: BatchPlan, table, batch, settings: list, forward_batch) -> None:
     """Which samples are real, and which flattened positions take concept tokens."""
     prefix_lens, extend_lens = forward_batch.extend_prefix_lens_cpu, forward_batch.extend_seq_lens_cpu
     if prefix_lens is None or extend_lens is None or len(extend_lens) < len(batch.reqs):
@@ -116,13 +116,13 @@ def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> None:
         prefix, length = prefix_lens[i], extend_lens[i]
         if id(req) in decoding:
             real.append(True)
-            if _settings_of(req) is not None:
+            if settings[i] is not None:
                 decode_pos.append(start)
                 decode_index.append(i)
         else:
             real.append(prefix + length >= len(req.origin_input_ids) + len(req.output_ids))
             resumed = getattr(req, RESUMED_ATTR, None)
-            if resumed is not None and _settings_of(req) is not None:
+            if resumed is not None and settings[i] is not None:
                 prompt_len = len(req.origin_input_ids)
                 for position in range(max(prefix, prompt_len), prefix + length):
                     concept = resumed.fed[position - prompt_len]

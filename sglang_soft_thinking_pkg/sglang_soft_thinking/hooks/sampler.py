@@ -98,9 +98,10 @@ def _around_model_runner_sample(original, model_runner, logits_output, forward_b
         delattr(logits_output, PLAN_ATTR)
 
 
-def seeded_plain_tokens(logits: torch.Tensor, sampling_info, seeded, positions: torch.Tensor) -> torch.Tensor:
-    """SGLang's own sampling settings for the seeded plain rows, drawn from their seeds."""
-    index = torch.tensor(seeded.index, device=logits.device)
+def seeded_plain_tokens(logits: torch.Tensor, sampling_info, seeded, index: torch.Tensor,
+                        positions: torch.Tensor) -> torch.Tensor:
+    """SGLang's own sampling settings for the seeded plain rows (``index``), drawn from
+    their seeds."""
     return sample_tokens(
         logits.index_select(0, index),
         temperature=sampling_info.temperatures.view(-1).index_select(0, index),
@@ -127,12 +128,12 @@ def _around_sampler_forward(original, sampler, logits_output, sampling_info, *ar
         real = plan.real if plan.real is not None else torch.ones_like(rows, dtype=torch.bool)
         result = table.step(rows, logits, real[:batch_size], plan, positions)
     if plan.seeded_plain is not None:
-        seeded = seeded_plain_tokens(logits, sampling_info, plan.seeded_plain, positions)
+        seeded_index = torch.tensor(plan.seeded_plain.index, device=logits.device)
+        seeded = seeded_plain_tokens(logits, sampling_info, plan.seeded_plain, seeded_index, positions)
     # SGLang's sampler overwrites the logits in place, so it runs last.
     next_ids = original(sampler, logits_output, sampling_info, *args, **kwargs)
     if seeded is not None:
-        index = torch.tensor(plan.seeded_plain.index, device=next_ids.device)
-        next_ids = next_ids.index_copy(0, index, seeded.to(next_ids.dtype))
+        next_ids = next_ids.index_copy(0, seeded_index, seeded.to(next_ids.dtype))
     if result is not None:
         next_ids = torch.where(result.is_soft, result.tokens.to(next_ids.dtype), next_ids)
         logits_output.customized_info = {META_INFO_KEY: StepRecords(result, plan.traced_rows)}
