@@ -31,15 +31,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.server_overhead import (
-    TOPICS,
-    RunningServer,
-    add_load_args,
-    free_port,
-    server_command,
-    start_cli,
-    write_results,
-)
+from benchmarks.server_overhead import TOPICS, add_load_args, server_command, start_cli, write_results
+from benchmarks.server_process import ServerProcess, free_port
 
 logger = logging.getLogger("benchmarks.latency")
 MODES = ("plain", "soft")
@@ -121,7 +114,7 @@ def summarize(timings: list[RequestTiming]) -> dict:
 def run(args) -> list[dict]:
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="softthink-bench-"))
-    server = RunningServer(server_command("ours", args.model_path, port, args.max_total_tokens),
+    server = ServerProcess(server_command("ours", args.model_path, port, args.max_total_tokens),
                            port, log_dir / "server.log")
     rows = []
     try:

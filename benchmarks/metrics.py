@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import Counter
 from collections.abc import Iterable
+
+from evaluation.scoring import majority_vote
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +31,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if n - c < k:
         return 1.0
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
-
-
-def majority_vote(extracted: list[str | None], correct: list[bool]) -> tuple[str | None, bool]:
-    """The most common non-None answer and whether it is right.
-
-    Ties go to the answer seen first. The answer counts as right if any sample that gave
-    it was judged correct. If every answer is None, the vote is (None, False).
-    """
-    if len(extracted) != len(correct):
-        raise ValueError("extracted and correct must have the same length")
-    counts = Counter(answer for answer in extracted if answer is not None)
-    if not counts:
-        return None, False
-    best = max(counts.values())
-    winner = next(answer for answer in extracted if answer is not None and counts[answer] == best)
-    return winner, any(ok for answer, ok in zip(extracted, correct) if answer == winner)
 
 
 def union_length(intervals: Iterable[tuple[float, float]]) -> float:

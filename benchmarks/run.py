@@ -23,9 +23,7 @@ import openai
 from tqdm import tqdm
 
 from benchmarks.client import TRANSPORT_ERRORS, SampleResponse, stream_chat_with_retries
-from benchmarks.problems import DatasetError, Problem
 from benchmarks.run_file import RunFile, RunFileError
-from benchmarks.scoring import score
 from benchmarks.settings import (
     RunSettings,
     SettingsError,
@@ -33,7 +31,9 @@ from benchmarks.settings import (
     api_base_url,
     settings_from_args,
 )
-from benchmarks.tasks import PROMPTS, Dataset, resolve_dataset
+from evaluation.problems import DatasetError, Problem
+from evaluation.scoring import score
+from evaluation.tasks import PROMPTS, Dataset, resolve_dataset
 
 logger = logging.getLogger("benchmarks.run")
 
@@ -146,7 +146,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--api-key", default="none")
     parser.add_argument("--model", help="model name to send (default: the server's first model)")
     parser.add_argument("--dataset", required=True,
-                        help="a dataset name (see benchmarks/tasks.py) or a .json/.jsonl path")
+                        help="a dataset name (see evaluation/tasks.py) or a .json/.jsonl path")
     parser.add_argument("--task", choices=sorted(PROMPTS),
                         help="the task of a dataset file (default: guessed from its name)")
     parser.add_argument("--data-dir", type=Path,

@@ -19,24 +19,20 @@ import argparse
 import asyncio
 import json
 import logging
-import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 import openai
 import psutil
 
-from server.models import default_model_dir
+from benchmarks.server_process import ServerProcess, free_port
+from evaluation.locations import default_model_dir
 
 logger = logging.getLogger("benchmarks.server_overhead")
-REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 0.95
 TOPICS = ["the sea", "a lighthouse keeper", "mountains in winter", "a robot learning to paint",
           "the history of bread", "a city at night", "bees", "an old library",
@@ -68,57 +64,6 @@ def server_command(kind: str, model_path: Path, port: int, max_total_tokens: int
         return [sys.executable, "-m", "server", *common]
     # Our server runs SGLang's scheduler with sleep_on_idle; give stock the same.
     return [sys.executable, "-m", "sglang.launch_server", *common, "--sleep-on-idle"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RunningServer:
-    """A server subprocess in its own process group; the whole group is killed on exit."""
-
-    def __init__(self, args: list[str], port: int, log_path: Path, env: dict[str, str] | None = None):
-        self.port, self.log_path = port, log_path
-        with open(log_path, "wb") as log:
-            self.process = subprocess.Popen(
-                args, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
-
-    @property
-    def root_url(self) -> str:
-        """The server's address without ``/v1`` (SGLang's native routes live there)."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_healthy(self, timeout_s: float = 600) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited; log:\n{self.log()[-4000:]}")
-            try:
-                if httpx.get(f"{self.root_url}/health", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        raise RuntimeError(f"server not healthy after {timeout_s} s; log: {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.process.wait(timeout=30)
 
 
 async def one_request(client: openai.AsyncOpenAI, model: str, topic: str, args) -> int:
@@ -164,9 +109,9 @@ KINDS = ("ours", "stock")
 Results = dict[str, dict[int, Measurement]]  # kind -> concurrency -> best measurement
 
 
-def start_server(kind: str, args, log_dir: Path) -> RunningServer:
+def start_server(kind: str, args, log_dir: Path) -> ServerProcess:
     port = free_port()
-    server = RunningServer(server_command(kind, args.model_path, port, args.max_total_tokens),
+    server = ServerProcess(server_command(kind, args.model_path, port, args.max_total_tokens),
                            port, log_dir / f"{kind}.log")
     logger.info("starting %s server (log: %s)", kind, server.log_path)
     try:
@@ -177,7 +122,7 @@ def start_server(kind: str, args, log_dir: Path) -> RunningServer:
     return server
 
 
-def measure_round(kind: str, server: RunningServer, concurrency: int, args,
+def measure_round(kind: str, server: ServerProcess, concurrency: int, args,
                   best: Results) -> None:
     url = f"http://127.0.0.1:{server.port}/v1"
     result = asyncio.run(measure(url, server.process.pid, concurrency, args))
@@ -201,7 +146,7 @@ def run_benchmark(args, log_dir: Path) -> Results:
             finally:
                 server.stop()
         return best
-    servers: dict[str, RunningServer] = {}
+    servers: dict[str, ServerProcess] = {}
     try:
         for kind in KINDS:
             servers[kind] = start_server(kind, args, log_dir)

@@ -24,14 +24,14 @@ from pathlib import Path
 
 from benchmarks.server_overhead import (
     Measurement,
-    RunningServer,
     add_load_args,
-    free_port,
     measure,
     server_command,
     start_cli,
     write_results,
 )
+from benchmarks.server_process import ServerProcess as RunningServer
+from benchmarks.server_process import free_port
 
 logger = logging.getLogger("benchmarks.soft_throughput")
 TARGET_RATIO = 0.97

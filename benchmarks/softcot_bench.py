@@ -25,8 +25,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.server_overhead import RunningServer, free_port, start_cli, write_results
-from server.models import default_model_dir
+from benchmarks.server_overhead import start_cli, write_results
+from benchmarks.server_process import ServerProcess, free_port
+from evaluation.locations import default_model_dir
 from softcot_plugin import evaluate, train
 from softcot_plugin.checkpoint import load_checkpoint
 from softcot_plugin.data import read_examples
@@ -96,7 +97,7 @@ def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="softcot-bench-"))
     training = train_projection(args, work / "projection")
     port = free_port()
-    server = RunningServer(
+    server = ServerProcess(
         [sys.executable, "-m", "server", "--port", str(port),
          "--model-path", str(args.model_path), "--max-total-tokens", "32768", "--dtype", args.dtype,
          "--log-level", "warning", "--softcot-assistant", str(args.model_path),

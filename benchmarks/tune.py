@@ -34,7 +34,7 @@ from benchmarks.settings import (
     api_base_url,
     settings_from_args,
 )
-from benchmarks.tasks import PROMPTS, Dataset, resolve_dataset
+from evaluation.tasks import PROMPTS, Dataset, resolve_dataset
 from sglang_soft_thinking.params import SoftThinkingParams
 
 logger = logging.getLogger("benchmarks.tune")

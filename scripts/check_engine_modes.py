@@ -35,8 +35,9 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.server_overhead import RunningServer, free_port
-from server.models import default_model_dir
+from benchmarks.server_process import ServerProcess as RunningServer
+from benchmarks.server_process import free_port
+from evaluation.locations import default_model_dir
 
 TIGHT_STEPS, TIGHT_ATOL, LOOSE_ATOL = 8, 0.01, 0.05
 PROMPTS = [

@@ -1,21 +1,16 @@
-"""Where models live: the default model's folder, and the check that a folder holds a model."""
+"""Where models live: the default model's folder, and the check that a folder holds a model.
+
+The default model's location is defined in :mod:`evaluation.locations`, the layer below
+the server and the harness, which both read it.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-DEFAULT_MODEL_NAME = "smollm2-135m-instruct"
+from evaluation.locations import DEFAULT_MODEL_NAME, default_model_dir, softthink_home
 
-
-def softthink_home() -> Path:
-    """The project's cache folder: ``$SOFTTHINK_HOME``, else ``~/.cache/softthink``."""
-    return Path(os.environ.get("SOFTTHINK_HOME", Path.home() / ".cache" / "softthink"))
-
-
-def default_model_dir() -> Path:
-    """Where ``scripts/provision_model.py`` puts the default model."""
-    return softthink_home() / "models" / DEFAULT_MODEL_NAME
+__all__ = ["DEFAULT_MODEL_NAME", "default_model_dir", "model_dir_problem", "softthink_home"]
 
 
 def model_dir_problem(path: Path) -> str | None:

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.problems import DatasetError, load_gsm8k_jsonl
+from evaluation.problems import DatasetError, load_gsm8k_jsonl
 from softcot_plugin.templates import PromptTemplates
 
 

@@ -8,8 +8,8 @@ Against a running server (``--base-url``; the OpenAI client, ``extra_body={"soft
 or in this process with transformers (``--in-process --base PATH --assistant PATH
 --projection DIR``). Both modes send the same instruction; ``softcot`` adds the thought
 block and the thoughts. With ``--num-samples k`` each problem gets k answers and the
-majority vote counts (:func:`benchmarks.metrics.majority_vote`); answers are scored as
-GSM8K numbers (:func:`benchmarks.scoring.score`).
+majority vote counts (:func:`evaluation.scoring.majority_vote`); answers are scored as
+GSM8K numbers (:func:`evaluation.scoring.score`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.metrics import majority_vote
-from benchmarks.problems import gsm8k_final_answer
-from benchmarks.scoring import score
+from evaluation.problems import gsm8k_final_answer
+from evaluation.scoring import majority_vote, score
 from softcot_plugin.data import DataError, Example, read_examples
 from softcot_plugin.templates import TASK_INSTRUCTIONS, without_thoughts
 

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from benchmarks.server_overhead import RunningServer
+from benchmarks.server_process import ServerProcess as RunningServer
 from scripts.check_engine_modes import (
     PROMPTS, SOFT, Mode, generate, generate_body, output_mismatches, prompt_ids, start_stock,
 )

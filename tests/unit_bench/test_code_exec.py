@@ -1,13 +1,13 @@
-"""The code sandbox (benchmarks/code_exec.py) and the HumanEval/MBPP scorers built on it."""
+"""The code sandbox (evaluation/code_exec.py) and the HumanEval/MBPP scorers built on it."""
 
 import time
 from pathlib import Path
 
 import pytest
 
-import benchmarks.scoring as scoring
-from benchmarks.code_exec import MAX_OUTPUT_CHARS, run_python
-from benchmarks.scoring import score
+import evaluation.scoring as scoring
+from evaluation.code_exec import MAX_OUTPUT_CHARS, run_python
+from evaluation.scoring import score
 from test_scoring import load_dataset
 
 

@@ -5,13 +5,13 @@ import itertools
 import pytest
 
 from benchmarks.metrics import (
-    majority_vote,
     pareto_front,
     pass_at_k,
     percentile,
     summarize,
     union_length,
 )
+from evaluation.scoring import majority_vote
 
 
 def brute_force_pass_at_k(n: int, c: int, k: int) -> float:

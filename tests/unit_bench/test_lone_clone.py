@@ -10,8 +10,8 @@ from server_process import REPO_ROOT
 
 LOAD_ALL = """
 import json
-import benchmarks.tasks as tasks
-from benchmarks.tasks import DATASETS, resolve_dataset
+import evaluation.tasks as tasks
+from evaluation.tasks import DATASETS, resolve_dataset
 assert str(tasks.__file__).startswith(CLONE), tasks.__file__
 sizes = {name: len(resolve_dataset(name).problems) for name, spec in DATASETS.items()
          if not spec.unscorable}

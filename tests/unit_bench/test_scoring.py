@@ -1,4 +1,4 @@
-"""The scorers (benchmarks/scoring.py) on known pairs: math, GSM8K, GPQA, an unknown task."""
+"""The scorers (evaluation/scoring.py) on known pairs: math, GSM8K, GPQA, an unknown task."""
 
 import json
 import threading
@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from benchmarks.math_check import MathChecker
-from benchmarks.scoring import Verdict, extract_code, last_boxed, score
-from benchmarks.tasks import default_data_dir
+from evaluation.math_check import MathChecker
+from evaluation.scoring import Verdict, extract_code, last_boxed, score
+from evaluation.tasks import default_data_dir
 
 DATA_DIR = default_data_dir()
 

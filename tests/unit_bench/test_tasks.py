@@ -1,11 +1,11 @@
-"""Dataset loading and prompts (benchmarks/tasks.py, benchmarks/problems.py), no server."""
+"""Dataset loading and prompts (evaluation/tasks.py, evaluation/problems.py), no server."""
 
 import json
 
 import pytest
 
-from benchmarks.problems import DatasetError, gsm8k_final_answer
-from benchmarks.tasks import DATASETS, PROMPTS, default_data_dir, resolve_dataset
+from evaluation.problems import DatasetError, gsm8k_final_answer
+from evaluation.tasks import DATASETS, PROMPTS, default_data_dir, resolve_dataset
 
 
 def write(path, text):

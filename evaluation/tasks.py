@@ -5,17 +5,17 @@ default the repository's ``datasets/``, which ships the public benchmark files),
 the Hugging Face hub; a path to a ``.json`` (shared
 format) or ``.jsonl`` (GSM8K format) file works too, its task named by ``--task`` or
 guessed from the file name. Each task's prompt asks for the answer in the form its scorer
-reads (``benchmarks.scoring``).
+reads (:mod:`evaluation.scoring`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.problems import (
+from evaluation.locations import DATA_DIR_ENV, PROJECT_DATA_DIR, default_data_dir
+from evaluation.problems import (
     DatasetError,
     HubSource,
     Problem,
@@ -23,10 +23,6 @@ from benchmarks.problems import (
     load_gsm8k_jsonl,
     load_shared_json,
 )
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROJECT_DATA_DIR = REPO_ROOT / "datasets"
-DATA_DIR_ENV = "SOFTTHINK_DATA_DIR"
 
 MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
 GPQA_INSTRUCTION = ("Think step by step, then give your final answer as the letter of the "
@@ -52,7 +48,7 @@ def mbpp_prompt(problem: Problem) -> str:
     return f"{problem.question}\nYour code should pass these tests:\n{tests}\n\n{CODE_INSTRUCTION}"
 
 
-# Task name (as benchmarks.scoring knows it) → prompt builder.
+# Task name (as evaluation.scoring knows it) → prompt builder.
 PROMPTS: dict[str, Callable[[Problem], str]] = {
     "math": math_prompt, "gsm8k": math_prompt, "gpqa": gpqa_prompt,
     "humaneval": humaneval_prompt, "mbpp": mbpp_prompt,
@@ -97,12 +93,6 @@ class Dataset:
 
     def prompt(self, problem: Problem) -> str:
         return PROMPTS[self.task](problem)
-
-
-def default_data_dir() -> Path:
-    """``$SOFTTHINK_DATA_DIR``, else the repository's own ``datasets/`` folder."""
-    configured = os.environ.get(DATA_DIR_ENV)
-    return Path(configured) if configured else PROJECT_DATA_DIR
 
 
 def resolve_dataset(name_or_path: str, data_dir: Path | None = None,

@@ -12,23 +12,25 @@ answer inside the reasoning, or ran out of tokens before the answer, is still re
   ``$`` dropped, compared exactly as decimals.
 * ``gpqa``: the chosen letter A-D (``\\boxed{C}``, "answer is (C)", "Answer: C", a lone "C").
 * ``humaneval`` / ``mbpp``: the last fenced Python block (or the whole text) with the
-  dataset's tests, run in a sandboxed subprocess (:mod:`benchmarks.code_exec`).
+  dataset's tests, run in a sandboxed subprocess (:mod:`evaluation.code_exec`).
 
 ``Verdict.extracted`` is the answer read, normalised so that equal answers compare equal
-in a majority vote (a canonical number, a letter, math-verify's parse, the code).
+in a majority vote (a canonical number, a letter, math-verify's parse, the code);
+:func:`majority_vote` counts them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from benchmarks.code_exec import run_python
-from benchmarks.math_check import MathChecker
+from evaluation.code_exec import run_python
+from evaluation.math_check import MathChecker
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +57,22 @@ class Verdict:
         return asdict(self)
 
 
+def majority_vote(extracted: list[str | None], correct: list[bool]) -> tuple[str | None, bool]:
+    """The most common non-None answer and whether it is right.
+
+    Ties go to the answer seen first. The answer counts as right if any sample that gave
+    it was judged correct. If every answer is None, the vote is (None, False).
+    """
+    if len(extracted) != len(correct):
+        raise ValueError("extracted and correct must have the same length")
+    counts = Counter(answer for answer in extracted if answer is not None)
+    if not counts:
+        return None, False
+    best = max(counts.values())
+    winner = next(answer for answer in extracted if answer is not None and counts[answer] == best)
+    return winner, any(ok for answer, ok in zip(extracted, correct) if answer == winner)
+
+
 def score(task: str, gold, answer: str, full: str) -> Verdict:
     """Score one completion for ``task`` (``math``, ``gsm8k``, ``gpqa``, ``humaneval``, ``mbpp``)."""
     scorer = SCORERS.get(task)
@@ -70,7 +88,7 @@ def score(task: str, gold, answer: str, full: str) -> Verdict:
 def score_math(gold: str, answer: str, full: str) -> Verdict:
     """math-verify equivalence (``\\frac{1}{2}`` = ``0.5``, sets, intervals, equations).
 
-    Runs in :mod:`benchmarks.math_check`'s helper process, under a hard time limit.
+    Runs in :mod:`evaluation.math_check`'s helper process, under a hard time limit.
     """
     correct, extracted, detail = MATH_CHECKER.check(str(gold), [answer, full])
     return Verdict(correct, extracted, detail)

@@ -1,0 +1,5 @@
+"""The layer below the benchmark harness and SoftCoT: the table of benchmark datasets and
+their loaders (:mod:`evaluation.tasks`, :mod:`evaluation.problems`), the scorers
+(:mod:`evaluation.scoring`, with math-verify and the code sandbox behind it), and where the
+project keeps its data and default model (:mod:`evaluation.locations`). It imports no other
+package of this repository."""
