@@ -2,9 +2,9 @@
 
 :func:`summarize` turns a list of records into the numbers the report shows: accuracy
 (pass@1, unbiased pass@k, majority vote), lengths (completion and thinking tokens), the
-Cold Stop rate, latencies and output throughput. Records with the same
-``(prompt_id, sample_index)`` count once, the last one winning, so a resumed run that
-wrote a sample twice is not double-counted.
+Cold Stop rate, latencies, output throughput, and what the optional LLM judge did.
+Records with the same ``(prompt_id, sample_index)`` count once, the last one winning, so a
+resumed run that wrote a sample twice is not double-counted.
 """
 
 from __future__ import annotations
@@ -92,7 +92,19 @@ def summarize(records: list[dict]) -> dict:
     summary["busy_time_s"] = busy
     total_tokens = sum(_completion_tokens(record) or 0 for record in samples)
     summary["output_tokens_per_s"] = total_tokens / busy if busy > 0 else None
+    summary["judge"] = _judge_counts(samples)
     return summary
+
+
+def _judge_counts(samples: list[dict]) -> dict | None:
+    """How often the LLM judge was asked, turned math-verify's rejection into a pass, and
+    gave no verdict (failed); None when no sample was shown to a judge."""
+    asked = [record["judge"] for record in samples if record.get("judge")]
+    if not asked:
+        return None
+    return {"asked": len(asked),
+            "changed": sum(1 for judge in asked if judge.get("verdict") is True),
+            "failed": sum(1 for judge in asked if judge.get("verdict") is None)}
 
 
 def _is_correct(record: dict) -> bool:

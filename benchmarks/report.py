@@ -103,6 +103,14 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _judge(counts: dict | None) -> str:
+    """Samples the LLM judge passed after math-verify rejected them, of those it was asked."""
+    if counts is None:
+        return "-"
+    text = f"{counts['changed']} of {counts['asked']} asked"
+    return text + (f" ({counts['failed']} failed)" if counts["failed"] else "")
+
+
 def _latency(key: str, stat: str) -> Callable[[dict], str]:
     return lambda run: _number((run["summary"][key] or {}).get(stat), 3)
 
@@ -128,6 +136,7 @@ def _rows(report: dict) -> list[tuple[str, Callable[[dict], str]]]:
         rows += [(f"{label} p50 (s)", _latency(key, "p50")), (f"{label} p99 (s)", _latency(key, "p99"))]
     rows += [
         ("output tok/s", lambda run: _number(run["summary"]["output_tokens_per_s"])),
+        ("judge changed", lambda run: _judge(run["summary"].get("judge"))),
         ("soft thinking", lambda run: run["settings"]["soft_thinking"]),
         ("SoftCoT", lambda run: run["settings"]["softcot"]),
     ]

@@ -27,10 +27,13 @@ from benchmarks.run_file import RunFile, RunFileError
 from benchmarks.settings import (
     RunSettings,
     SettingsError,
+    add_judge_args,
     add_sampling_args,
     api_base_url,
+    judge_from_args,
     settings_from_args,
 )
+from evaluation.judge import Judge, review
 from evaluation.problems import DatasetError, Problem
 from evaluation.scoring import score
 from evaluation.tasks import PROMPTS, Dataset, resolve_dataset
@@ -39,7 +42,7 @@ logger = logging.getLogger("benchmarks.run")
 
 
 def record_of(dataset: Dataset, problem: Problem, sample_index: int, settings: RunSettings,
-              sample: SampleResponse) -> dict:
+              sample: SampleResponse, judge: Judge | None = None) -> dict:
     """The run file's line for one finished sample (format: benchmarks/README.md)."""
     response = sample.response
     choice = response["choices"][0]
@@ -50,6 +53,8 @@ def record_of(dataset: Dataset, problem: Problem, sample_index: int, settings: R
     answer, reasoning = message.get("content") or "", message.get("reasoning_content")
     full = (reasoning or "") + answer
     verdict = score(dataset.task, problem.gold, answer, full)
+    verdict, judged = review(judge, dataset.task, verdict, problem.question, problem.gold,
+                             answer, full)
     soft = choice.get("soft_thinking")
     return {
         "prompt_id": problem.prompt_id, "sample_index": sample_index,
@@ -64,7 +69,7 @@ def record_of(dataset: Dataset, problem: Problem, sample_index: int, settings: R
         "latency": {"ttft_s": sample.ttft_s, "tpot_s": sample.tpot_s(completion_tokens),
                     "e2e_s": sample.e2e_s},
         "started_at": sample.started_at, "finished_at": sample.finished_at,
-        "verdict": verdict.to_dict(),
+        "verdict": verdict.to_dict(), "judge": judged,
     }
 
 
@@ -96,7 +101,7 @@ class Progress:
 
 
 async def run_samples(args, dataset: Dataset, settings: RunSettings, run_file: RunFile,
-                      client: openai.AsyncOpenAI) -> int:
+                      client: openai.AsyncOpenAI, judge: Judge | None = None) -> int:
     """Send every missing sample; returns how many failed after their retries."""
     todo = [(problem, index) for problem in dataset.problems
             for index in range(settings.num_samples)
@@ -123,7 +128,7 @@ async def run_samples(args, dataset: Dataset, settings: RunSettings, run_file: R
                 logger.error("%s#%d failed: %s", problem.prompt_id, sample_index, error)
                 return
         record = await asyncio.to_thread(record_of, dataset, problem, sample_index, settings,
-                                         sample)
+                                         sample, judge)
         run_file.append(record)
         progress.add(record)
 
@@ -158,6 +163,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per request")
     parser.add_argument("--out", type=Path, required=True, help="the run file (JSON lines)")
     add_sampling_args(parser)
+    add_judge_args(parser)
     args = parser.parse_args(argv)
     for name in ("limit", "concurrency"):
         value = getattr(args, name)
@@ -171,6 +177,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 async def _main(args) -> int:
     # Everything the user typed is checked before the first request.
     settings = settings_from_args(args, args.model or "")
+    judge_settings = judge_from_args(args)
     dataset = resolve_dataset(args.dataset, args.data_dir, args.task)
     if args.limit is not None:
         dataset = Dataset(dataset.name, dataset.task, dataset.problems[:args.limit])
@@ -182,7 +189,12 @@ async def _main(args) -> int:
     run_file.open()
     run_file.check_settings(settings.request_json())
     started = time.monotonic()
-    failures = await run_samples(args, dataset, settings, run_file, client)
+    judge = Judge(judge_settings) if judge_settings is not None else None
+    try:
+        failures = await run_samples(args, dataset, settings, run_file, client, judge)
+    finally:
+        if judge is not None:
+            judge.close()
     done, total = len(run_file.records), len(dataset.problems) * settings.num_samples
     print(f"{done}/{total} samples in {args.out} ({time.monotonic() - started:.0f} s this run)")
     if failures:

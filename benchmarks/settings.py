@@ -8,12 +8,15 @@ inline JSON or as a JSON/YAML file, such as the recommended configuration writte
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sglang_soft_thinking.params import SoftThinkingParams, parse_enabled
+
+from evaluation.judge import JudgeSettings
 
 
 class SettingsError(ValueError):
@@ -82,6 +85,50 @@ def add_sampling_args(parser: argparse.ArgumentParser) -> None:
                        help="soft-thinking parameters (inline JSON or a JSON/YAML file)")
     group.add_argument("--softcot", metavar="JSON",
                        help='SoftCoT parameters, e.g. \'{"enabled": true, "num_thought_tokens": 4}\'')
+
+
+def add_judge_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "LLM judge (off unless --judge-base-url and --judge-model are given)",
+        "Math samples math-verify rejects are shown to a chat model, which says whether the\n"
+        "final answer equals the reference; its verdict is recorded beside math-verify's, and\n"
+        "a sample it accepts counts as correct. A judge that fails leaves math-verify's verdict.")
+    group.add_argument("--judge-base-url", type=api_base_url,
+                       help="the judge's OpenAI-compatible API, e.g. https://api.openai.com/v1")
+    group.add_argument("--judge-model", help="the judge model's name, e.g. gpt-4.1")
+    group.add_argument("--judge-api-key", help="the judge's API key (default: $OPENAI_API_KEY)")
+    group.add_argument("--judge-timeout", type=float, default=60.0,
+                       help="seconds per judge request (default 60)")
+    group.add_argument("--judge-max-tokens", type=int, default=1024,
+                       help="most tokens of the judge's reply (default 1024)")
+    group.add_argument("--judge-extra-body", metavar="JSON|FILE",
+                       help="extra fields of every judge request, e.g. "
+                            '\'{"chat_template_kwargs": {"enable_thinking": false}}\'')
+
+
+def judge_from_args(args: argparse.Namespace) -> JudgeSettings | None:
+    """The judge's settings, or None when no judge was asked for."""
+    if args.judge_base_url is None and args.judge_model is None:
+        for option in ("judge_api_key", "judge_extra_body"):
+            if getattr(args, option) is not None:
+                raise SettingsError(f"--{option.replace('_', '-')} needs --judge-base-url "
+                                    "and --judge-model")
+        return None
+    if args.judge_base_url is None or args.judge_model is None:
+        raise SettingsError("the judge needs both --judge-base-url and --judge-model")
+    if not args.judge_timeout > 0:
+        raise SettingsError("--judge-timeout must be > 0")
+    if args.judge_max_tokens < 1:
+        raise SettingsError("--judge-max-tokens must be at least 1")
+    extra = {}
+    if args.judge_extra_body is not None:
+        extra = load_json_or_file(args.judge_extra_body, "--judge-extra-body")
+        if not isinstance(extra, dict):
+            raise SettingsError("--judge-extra-body: expected a JSON object")
+    api_key = args.judge_api_key or os.environ.get("OPENAI_API_KEY") or "none"
+    return JudgeSettings(args.judge_base_url, args.judge_model, api_key,
+                         timeout_s=args.judge_timeout, max_tokens=args.judge_max_tokens,
+                         extra_body=extra)
 
 
 def load_json_or_file(value: str, option: str) -> Any:
