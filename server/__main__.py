@@ -72,7 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, TemplateError, SoftCoTStartupError, DefaultsFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    serve(settings, softcot)
+    from server.engine import EngineStartError
+
+    try:
+        serve(settings, softcot)
+    except EngineStartError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -57,6 +57,18 @@ def create_app(engine_handle: EngineHandle, settings: ServerSettings,
         return {"status": "ok", "model": handle.model_name,
                 "num_running_requests": handle.num_running_requests}
 
+    # What sglang-router asks a worker for when it registers it (and what shows, to anyone
+    # holding the key, which settings the engine runs with).
+    @app.get("/server_info", dependencies=[Depends(_check_api_key)])
+    async def server_info(request: Request) -> dict:
+        settings: ServerSettings = request.app.state.settings
+        info = request.app.state.engine.server_info()
+        return info | {"host": settings.host, "port": settings.port}
+
+    @app.get("/model_info", dependencies=[Depends(_check_api_key)])
+    async def model_info(request: Request) -> dict:
+        return request.app.state.engine.model_info()
+
     @app.get("/metrics", dependencies=[Depends(_check_api_key)])
     async def prometheus_metrics(request: Request) -> Response:
         handle: EngineHandle = request.app.state.engine

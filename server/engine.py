@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from server.soft_thinking import custom_params
 from server.softcot import generate_with_overrides
 
 logger = logging.getLogger(__name__)
+
+
+class EngineStartError(Exception):
+    """SGLang, or the plugin, refused the engine options; the message says which and why."""
 
 
 @dataclass
@@ -118,17 +123,41 @@ class EngineHandle:
         model_path = str(settings.resolved_model_path())
         # sleep_on_idle: the scheduler waits on its sockets instead of spinning a core
         # while no request runs (it wakes as soon as one arrives).
-        engine_args = {"model_path": model_path, "log_level": settings.log_level,
-                       "sleep_on_idle": True, "dtype": settings.dtype,
+        engine_args = {"sleep_on_idle": True, **settings.engine_options,
+                       "model_path": model_path, "log_level": settings.log_level,
+                       "dtype": settings.dtype,
                        "max_total_tokens": settings.max_total_tokens,
                        "max_running_requests": settings.max_running_requests}
-        engine = sglang.Engine(**{k: v for k, v in engine_args.items() if v is not None})
+        engine_args = {k: v for k, v in engine_args.items() if v is not None}
+        bind_cpu_ranks(engine_args)
+        try:
+            engine = sglang.Engine(**engine_args)
+        except ValueError as error:  # SGLang or the plugin refused the options
+            logger.debug("the engine did not start", exc_info=True)
+            raise EngineStartError(str(error)) from None
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         context_len = engine.tokenizer_manager.context_len
         return cls(engine, tokenizer, settings.model_name(), context_len)
 
     def shutdown(self) -> None:
         self.engine.shutdown()
+
+    def server_info(self) -> dict:
+        """The engine's settings after SGLang resolved them (what SGLang's ``/server_info``
+        reports), secrets left out, with this server's own address and model name."""
+        from sglang.srt.sampling.watermarking.core import redact_watermark_secrets
+        from sglang.srt.utils.msgspec_utils import msgspec_to_builtins
+
+        resolved = self.engine.tokenizer_manager.server_args.resolved_dict()
+        info = msgspec_to_builtins(redact_watermark_secrets(resolved))
+        for name in info:
+            if "api_key" in name or "password" in name or "secret" in name:
+                info[name] = None
+        return info | {"served_model_name": self.model_name, "context_len": self.context_len}
+
+    def model_info(self) -> dict:
+        """The served model, as SGLang's ``/model_info`` reports it."""
+        return self.engine.get_model_info() | {"served_model_name": self.model_name}
 
     # --- prompts -------------------------------------------------------------------
 
@@ -263,6 +292,40 @@ class EngineHandle:
         if text is None:
             text = self._token_texts[token_id] = self.tokenizer.decode([token_id])
         return text
+
+
+def bind_cpu_ranks(engine_args: dict) -> None:
+    """Give each CPU rank its own cores when SGLang would refuse to choose them.
+
+    On a CPU, SGLang binds each rank (``dp_size * tp_size * pp_size`` of them) to one NUMA
+    node and refuses more ranks than nodes unless ``SGLANG_CPU_OMP_THREADS_BIND`` lists
+    each rank's cores. Then, and only if the variable is unset, split this machine's
+    physical cores evenly among the ranks (``--dp-size 2`` on two cores: ``0|1``). The
+    engine's scheduler processes inherit the variable.
+    """
+    if os.environ.get("SGLANG_CPU_OMP_THREADS_BIND"):
+        return
+    device = engine_args.get("device")
+    if device not in (None, "cpu"):
+        return
+    import torch
+
+    if device is None and torch.cuda.is_available():
+        return
+    from sglang.srt.utils.common import get_cpu_ids_by_node
+
+    nodes = get_cpu_ids_by_node()
+    num_ranks = (engine_args.get("dp_size", 1) * engine_args.get("tp_size", 1)
+                 * engine_args.get("pp_size", 1))
+    cores = [int(core) for node in nodes for core in node.split(",")]
+    if num_ranks <= max(len(nodes), 1) or len(cores) < num_ranks:
+        return  # SGLang's own binding, or its own message when there are too few cores
+    per_rank = len(cores) // num_ranks
+    groups = [cores[i * per_rank:(i + 1) * per_rank] for i in range(num_ranks)]
+    binding = "|".join(",".join(map(str, group)) for group in groups)
+    os.environ["SGLANG_CPU_OMP_THREADS_BIND"] = binding
+    logger.info("CPU: %d ranks on %d NUMA node(s), cores per rank SGLANG_CPU_OMP_THREADS_BIND=%s",
+                num_ranks, len(nodes), binding)
 
 
 def finish_reason_of(output: dict) -> str | None:

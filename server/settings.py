@@ -1,20 +1,27 @@
-"""The server's settings: one pydantic model, from which the command-line flags are generated.
+"""The server's settings: one pydantic model, from which our command-line flags are generated.
 
-Every default lives here, once. ``python -m server --help`` lists the flags.
+Every default of ours lives here, once. Beside our flags the command line takes every
+SGLang server option (:mod:`server.sglang_options`); those the user gives travel in
+``engine_options`` to the engine. ``python -m server --help`` lists both.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import types
 import typing
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from server.models import default_model_dir
+from server.sglang_options import add_sglang_options, given_options, merge_config_file
+
+# Fields that are not flags of their own.
+NOT_FLAGS = {"engine_options"}
 
 
 class ServerSettings(BaseModel):
@@ -22,7 +29,8 @@ class ServerSettings(BaseModel):
 
     model_path: Path | None = Field(
         None, description="a local Hugging Face model folder "
-                          "(default: the provisioned SmolLM2-135M-Instruct)")
+                          "(default: the provisioned SmolLM2-135M-Instruct)",
+        json_schema_extra={"aliases": ["--model"]})
     served_model_name: str | None = Field(
         None, description="the model name clients use (default: the model folder's name)")
     host: str = Field("127.0.0.1", description="address to bind")
@@ -53,6 +61,9 @@ class ServerSettings(BaseModel):
         None, description="SoftCoT: a checkpoint folder written by softcot_plugin.train")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="log level of the server and the engine")
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict, description="the SGLang server options given on the command "
+                                          "line, by ServerArgs field name")
 
     def resolved_model_path(self) -> Path:
         path = self.model_path if self.model_path is not None else default_model_dir()
@@ -78,22 +89,38 @@ def _flag_type(annotation) -> tuple[type, tuple | None]:
     return annotation, None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
+    """Our flags, then SGLang's options; returns the parser and the SGLang destinations."""
+    # Unambiguous prefixes are accepted, as by sglang.launch_server (--tp 2 for --tp-size 2).
     parser = argparse.ArgumentParser(
-        prog="python -m server",
+        prog="python -m server", usage="%(prog)s [server options] [SGLang engine options]",
         description="OpenAI-compatible soft-thinking server on an in-process SGLang engine.")
+    own = parser.add_argument_group("server options")
+    own_flags = {"-h", "--help"}
     for name, field in ServerSettings.model_fields.items():
+        if name in NOT_FLAGS:
+            continue
         flag_type, choices = _flag_type(field.annotation)
         default = field.default
         help_text = field.description or ""
         if default is not None:
             help_text += f" (default: {default})"
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=flag_type,
-                            choices=choices, default=argparse.SUPPRESS, help=help_text)
-    return parser
+        flags = [f"--{name.replace('_', '-')}", *(field.json_schema_extra or {}).get("aliases", [])]
+        own.add_argument(*flags, dest=name, type=flag_type, choices=choices,
+                         default=argparse.SUPPRESS, help=help_text)
+        own_flags.update(flags)
+    own_dests = set(ServerSettings.model_fields) - NOT_FLAGS
+    return parser, add_sglang_options(parser, own_flags, own_dests)
 
 
 def parse_settings(argv: list[str] | None = None) -> ServerSettings:
-    """Flags the user gave override the model's defaults; validation happens in the model."""
-    namespace = build_parser().parse_args(argv)
-    return ServerSettings(**vars(namespace))
+    """Flags the user gave override the model's defaults; validation happens in the model.
+
+    SGLang's options are checked by SGLang's own argument types and choices here, and by
+    ``ServerArgs`` itself when the engine starts."""
+    parser, sglang_dests = build_parser()
+    argv = merge_config_file(parser, list(sys.argv[1:] if argv is None else argv))
+    namespace = parser.parse_args(argv)
+    engine_options = given_options(namespace, sglang_dests)
+    ours = {name: value for name, value in vars(namespace).items() if name not in sglang_dests}
+    return ServerSettings(**ours, engine_options=engine_options)

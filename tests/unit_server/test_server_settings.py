@@ -1,4 +1,5 @@
-"""Flags come from the settings model; request fields map onto SGLang's sampling parameters."""
+"""Flags come from the settings model and SGLang's own options; request fields map onto
+SGLang's sampling parameters."""
 
 from __future__ import annotations
 
@@ -24,6 +25,48 @@ def test_flags_override_defaults():
     assert settings.model_path == Path("/m/qwen") and settings.port == 1234
     assert settings.max_topk_limit == 8 and settings.log_level == "warning"
     assert settings.model_name() == "qwen"
+
+
+def test_sglang_options_given_reach_the_engine_options_and_only_those():
+    settings = parse_settings(["--chunked-prefill-size", "64", "--context-length", "1024",
+                               "--dp-size", "2", "--enable-mixed-chunk", "--tp", "1",
+                               "--attention-backend", "torch_native"])
+    assert settings.engine_options == {"chunked_prefill_size": 64, "context_length": 1024,
+                                       "dp_size": 2, "enable_mixed_chunk": True, "tp_size": 1,
+                                       "attention_backend": "torch_native"}
+    assert parse_settings([]).engine_options == {}
+
+
+def test_sglang_checks_its_own_option_values(capsys):
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_settings(["--attention-backend", "no-such-backend"])
+    assert exit_info.value.code == 2
+    assert "--attention-backend: invalid choice: 'no-such-backend'" in capsys.readouterr().err
+
+
+def test_our_flags_win_where_sglang_has_the_same_name():
+    from server.settings import build_parser
+
+    settings = parse_settings(["--model", "/m/x", "--port", "8001", "--max-total-tokens", "512",
+                               "--dtype", "float32", "--api-key", "k"])
+    assert settings.model_path == Path("/m/x") and settings.port == 8001
+    assert (settings.max_total_tokens, settings.dtype, settings.api_key) == (512, "float32", "k")
+    assert settings.engine_options == {}
+    parser, sglang_dests = build_parser()
+    assert "port" not in sglang_dests and "model_path" not in sglang_dests
+    assert "--port" in parser.epilog and "--max-total-tokens" in parser.epilog
+    help_text = parser.format_help()
+    assert "--quantization" in help_text and "--enable-torch-compile" in help_text
+
+
+def test_a_config_file_gives_sglang_options_and_the_command_line_wins(tmp_path):
+    config = tmp_path / "engine.yaml"
+    config.write_text("chunked-prefill-size: 128\ncontext-length: 2048\nport: 9001\n")
+    settings = parse_settings(["--config", str(config), "--context-length", "512"])
+    assert settings.engine_options == {"chunked_prefill_size": 128, "context_length": 512}
+    assert settings.port == 9001
 
 
 def test_sampling_params_keep_engine_defaults_for_unset_fields():
