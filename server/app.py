@@ -120,8 +120,7 @@ def _openai_routes() -> APIRouter:
             return await streaming_response(chat_events(
                 handle, job, handle.model_name, body.include_usage, _observer(request, job)))
         results = await _generate(request, job)
-        is_one_token = job.soft is not None and handle.is_one_token(job.soft.think_end_str)
-        return _json(chat_completion(job, handle.model_name, results, is_one_token))
+        return _json(chat_completion(job, handle.model_name, results, handle.tokenizer))
 
     @router.post("/completions")
     async def completions(request: Request) -> Response:

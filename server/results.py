@@ -1,18 +1,15 @@
-"""From the engine's final outputs to OpenAI responses: choices, usage, soft-thinking fields."""
+"""From the engine's final outputs to OpenAI responses: choices, usage, soft-thinking fields.
+
+A chat choice's reasoning and answer are split from its tokens (:mod:`server.reasoning`).
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
-from sglang_soft_thinking.output import (
-    META_INFO_KEY,
-    THINK,
-    SoftThinkingSummary,
-    split_reasoning,
-    summarize,
-)
+from sglang_soft_thinking.output import META_INFO_KEY, THINK, SoftThinkingSummary, summarize
 
 from server.engine import GenerationJob, finish_reason_of
 from server.logprobs import TokenLogprob, chat_logprobs, completion_logprobs, token_logprobs
@@ -26,6 +23,7 @@ from server.protocol import (
     PromptTokensDetails,
     Usage,
 )
+from server.reasoning import NewTokens, new_tokens, reasoning_splitter
 
 
 @dataclass
@@ -35,7 +33,9 @@ class ChoiceResult:
     ``concept_steps`` counts the decode steps that fed a concept token; ``latency_s`` and
     ``first_token_s`` are seconds from the request's arrival to the choice's last output
     and (streamed choices only) to its first; ``logprobs`` is set when asked for and the
-    choice was not streamed (a stream sends them chunk by chunk).
+    choice was not streamed (a stream sends them chunk by chunk). ``tokens`` are its output
+    tokens with their soft-thinking record kinds; ``reasoning_tokens`` is set once a chat
+    choice's reasoning has been split from its answer.
     """
 
     index: int
@@ -49,6 +49,8 @@ class ChoiceResult:
     first_token_s: float | None = None
     logprobs: list[TokenLogprob] | None = None
     cached_tokens: int = 0  # prompt tokens SGLang took from its prefix cache
+    tokens: NewTokens | None = field(default=None, repr=False)
+    reasoning_tokens: int | None = None
 
     def soft_json(self) -> dict | None:
         return None if self.soft is None else self.soft.to_json()
@@ -65,7 +67,8 @@ def choice_result(job: GenerationJob, index: int, output: dict,
     result = ChoiceResult(index, output.get("text") or "", finish_reason,
                           meta["prompt_tokens"], meta["completion_tokens"],
                           cached_tokens=meta.get("cached_tokens") or 0,
-                          latency_s=time.perf_counter() - job.arrival)
+                          latency_s=time.perf_counter() - job.arrival,
+                          tokens=new_tokens(output, 0, soft=job.soft is not None))
     if job.soft is not None:
         records = meta.get(META_INFO_KEY)
         result.soft = summarize(records, finish_reason, job.soft.return_trace)
@@ -77,14 +80,15 @@ def choice_result(job: GenerationJob, index: int, output: dict,
 
 def usage_of(job: GenerationJob, results: list[ChoiceResult]) -> Usage:
     """Each prompt counts once however many choices it has (its first choice's prompt and
-    prefix-cache hits); reasoning tokens for soft requests."""
+    prefix-cache hits); reasoning tokens for soft requests and for chat choices that thought."""
     firsts = [r for r in results if r.index % job.n == 0]
     prompt_tokens = sum(r.prompt_tokens for r in firsts)
     completion_tokens = sum(r.completion_tokens for r in results)
+    reasoning = [r.reasoning_tokens if r.reasoning_tokens is not None
+                 else r.soft.thinking_tokens if r.soft is not None else None for r in results]
     details = None
-    if job.soft is not None:
-        thinking = sum(r.soft.thinking_tokens for r in results if r.soft is not None)
-        details = CompletionTokensDetails(reasoning_tokens=thinking)
+    if job.soft is not None or any(count is not None for count in reasoning):
+        details = CompletionTokensDetails(reasoning_tokens=sum(count or 0 for count in reasoning))
     return Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                  total_tokens=prompt_tokens + completion_tokens,
                  prompt_tokens_details=PromptTokensDetails(
@@ -92,19 +96,22 @@ def usage_of(job: GenerationJob, results: list[ChoiceResult]) -> Usage:
                  completion_tokens_details=details)
 
 
-def assistant_message(job: GenerationJob, result: ChoiceResult,
-                      think_end_is_one_token: bool) -> AssistantMessage:
-    if job.soft is None:
+def assistant_message(job: GenerationJob, result: ChoiceResult, tokenizer) -> AssistantMessage:
+    """The choice's message; a choice that thinks has its reasoning split from its answer."""
+    splitter = reasoning_splitter(job, result.index, tokenizer)
+    if splitter is None:
         return AssistantMessage(content=result.text)
-    reasoning, content = split_reasoning(result.text, job.soft.think_end_str,
-                                         think_end_is_one_token)
-    return AssistantMessage(content=content, reasoning_content=reasoning)
+    tokens = result.tokens
+    splitter.finish(tokens.ids, tokens.kinds, tokens.stop_matched)
+    result.reasoning_tokens = splitter.reasoning_tokens
+    return AssistantMessage(content=splitter.content, reasoning_content=splitter.reasoning)
 
 
 def chat_completion(job: GenerationJob, model: str, results: list[ChoiceResult],
-                    think_end_is_one_token: bool) -> ChatCompletion:
+                    tokenizer) -> ChatCompletion:
+    """``tokenizer`` (the model's) detokenizes the reasoning and the answer."""
     choices = [ChatChoice(index=r.index, finish_reason=r.finish_reason, soft_thinking=r.soft_json(),
-                          message=assistant_message(job, r, think_end_is_one_token),
+                          message=assistant_message(job, r, tokenizer),
                           logprobs=None if r.logprobs is None else chat_logprobs(r.logprobs))
                for r in results]
     return ChatCompletion(id=f"chatcmpl-{job.rid}", model=model, choices=choices,

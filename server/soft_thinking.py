@@ -1,4 +1,4 @@
-"""Soft thinking in the API: read the request's parameters, and split streamed text.
+"""Soft thinking in the API: read a request's parameters.
 
 A request turns soft thinking on with the ``soft_thinking`` object (DESIGN §5) or with
 the reference fork's flat names at the top level, ``enable_soft_thinking`` among them;
@@ -110,61 +110,3 @@ def custom_params(params: SoftThinkingParams) -> dict:
     """What goes into SGLang's ``sampling_params["custom_params"]`` (one level deep, as SGLang requires)."""
     return params.to_custom_params()
 
-
-class ReasoningSplitter:
-    """Splits a stream of text deltas into reasoning and content, as ``split_reasoning`` does.
-
-    Text before the first think-end string is reasoning, text after it (leading newlines
-    dropped) is content; the think-end string itself is never emitted. Until it appears,
-    a model with a one-token think-end string streams reasoning at once (held back only
-    while the text could be the start of the think-end string); any other model's text is
-    held until the think-end string appears or the stream ends, when it all becomes content.
-    """
-
-    def __init__(self, think_end_str: str, think_end_is_one_token: bool):
-        self.think_end_str = think_end_str
-        self.think_end_is_one_token = think_end_is_one_token
-        self.is_thinking = True
-        self._pending = ""
-        self._strip_newlines = False
-
-    def feed(self, delta: str) -> tuple[str, str]:
-        """Returns the ``(reasoning, content)`` text to emit now (either may be empty)."""
-        if not self.is_thinking:
-            return "", self._content(delta)
-        self._pending += delta
-        index = self._pending.find(self.think_end_str)
-        if index >= 0:
-            reasoning = self._pending[:index]
-            rest = self._pending[index + len(self.think_end_str):]
-            self._pending, self.is_thinking, self._strip_newlines = "", False, True
-            return reasoning, self._content(rest)
-        if not self.think_end_is_one_token:
-            return "", ""
-        keep = self._partial_match_length()
-        reasoning = self._pending[:len(self._pending) - keep]
-        self._pending = self._pending[len(reasoning):]
-        return reasoning, ""
-
-    def finish(self) -> tuple[str, str]:
-        """The held-back text, once the stream has ended."""
-        pending, self._pending = self._pending, ""
-        if not self.is_thinking or not pending:
-            return "", ""
-        return (pending, "") if self.think_end_is_one_token else ("", pending)
-
-    def _content(self, text: str) -> str:
-        if self._strip_newlines:
-            stripped = text.lstrip("\n")
-            if stripped:
-                self._strip_newlines = False
-            return stripped
-        return text
-
-    def _partial_match_length(self) -> int:
-        """Length of the longest end of the pending text that begins the think-end string."""
-        end = self.think_end_str
-        for length in range(min(len(end) - 1, len(self._pending)), 0, -1):
-            if self._pending.endswith(end[:length]):
-                return length
-        return 0

@@ -1,8 +1,9 @@
 """Server-sent events for ``stream: true``: chat and text completion chunks, then ``[DONE]``.
 
 The engine's outputs are cumulative; each chunk carries the text added since the last
-one. Soft-thinking chat streams send ``reasoning_content`` deltas until the think-end
-string, then ``content`` deltas (see :class:`server.soft_thinking.ReasoningSplitter`).
+one. A chat choice that thinks (soft thinking, or a model with a thinking template) sends
+``reasoning_content`` deltas as its thinking tokens come, then ``content`` deltas: the
+split follows its tokens, as for a whole response (:mod:`server.reasoning`).
 The final chunk of each choice has its ``finish_reason`` (and ``soft_thinking``); with
 ``stream_options.include_usage`` a last chunk carries the usage.
 
@@ -33,8 +34,8 @@ from server.protocol import (
     CompletionChoice,
     Usage,
 )
+from server.reasoning import new_tokens, reasoning_splitter
 from server.results import ChoiceResult, choice_result, usage_of
-from server.soft_thinking import ReasoningSplitter
 
 DONE = "data: [DONE]\n\n"
 OnDone = Callable[[list[ChoiceResult]], None]
@@ -52,6 +53,7 @@ class Delta:
     text: str
     logprobs: list[TokenLogprob] | None
     result: ChoiceResult | None
+    output: dict
 
 
 async def _deltas(handle: EngineHandle, job: GenerationJob) -> AsyncIterator[Delta]:
@@ -72,7 +74,7 @@ async def _deltas(handle: EngineHandle, job: GenerationJob) -> AsyncIterator[Del
             if output["meta_info"].get("finish_reason") is not None:
                 result = choice_result(job, index, output)
                 result.first_token_s = first_token_s[index]
-            yield Delta(index, delta, logprobs, result)
+            yield Delta(index, delta, logprobs, result, output)
 
 
 async def _with_usage_and_errors(events: AsyncIterator[str], results: list[ChoiceResult],
@@ -110,11 +112,7 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
                 include_usage: bool, on_done: OnDone | None = None) -> AsyncIterator[str]:
     created, chunk_id = int(time.time()), f"chatcmpl-{job.rid}"
     results: list[ChoiceResult] = []
-    splitters = {}
-    if job.soft is not None:
-        is_one_token = handle.is_one_token(job.soft.think_end_str)
-        splitters = {i: ReasoningSplitter(job.soft.think_end_str, is_one_token)
-                     for i in range(job.num_choices)}
+    splitters = [reasoning_splitter(job, i, handle.tokenizer) for i in range(job.num_choices)]
 
     def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None) -> str:
         return sse(ChatCompletionChunk(id=chunk_id, created=created, model=model,
@@ -122,14 +120,18 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
 
     async def events() -> AsyncIterator[str]:
         has_role = [False] * job.num_choices
+        seen_tokens = [0] * job.num_choices
         async for step in _deltas(handle, job):
-            index, result = step.index, step.result
+            index, result, splitter = step.index, step.result, splitters[step.index]
             reasoning, content = "", step.text
-            if splitters:
-                reasoning, content = splitters[index].feed(step.text)
-                if result is not None:
-                    tail_reasoning, tail_content = splitters[index].finish()
-                    reasoning, content = reasoning + tail_reasoning, content + tail_content
+            if splitter is not None:
+                new = new_tokens(step.output, seen_tokens[index], soft=job.soft is not None)
+                seen_tokens[index] += len(new.ids)
+                if new.finished:
+                    reasoning, content = splitter.finish(new.ids, new.kinds, new.stop_matched)
+                    result.reasoning_tokens = splitter.reasoning_tokens
+                else:
+                    reasoning, content = splitter.feed(new.ids, new.kinds)
             if result is None and has_role[index] and not (reasoning or content or step.logprobs):
                 continue
             choice = ChatChunkChoice(

@@ -11,6 +11,9 @@ soft thinking, else a tuple ``(kind, entropy, ids, weights)``:
 * ``ids`` / ``weights`` -- the concept token, sorted by weight (``"think"`` steps only),
   when the request asked for ``return_trace`` (else None). The scheduler keeps them for
   every request, since a request SGLang retracts is resumed from its records (resume.py).
+
+The kinds also say which tokens are reasoning and which the answer: the server splits a
+chat choice's text by them, token by token, as they stream.
 """
 
 from __future__ import annotations
@@ -61,18 +64,3 @@ def summarize(records: list | None, finish_reason: str, return_trace: bool) -> S
         ]
     return SoftThinkingSummary(thinking_tokens, end_reason, trace)
 
-
-def split_reasoning(text: str, think_end_str: str, think_end_is_one_token: bool) -> tuple[str | None, str | None]:
-    """Split generated text into (reasoning_content, content) at the first think-end string.
-
-    Without a think-end string the request stopped while thinking: a model whose
-    vocabulary has the think-end string as one token was cut off mid-thought, so all
-    of it is reasoning; for any other model all of it is content, so a plain chat
-    client still sees the text.
-    """
-    index = text.find(think_end_str)
-    if index >= 0:
-        return text[:index], text[index + len(think_end_str):].lstrip("\n")
-    if think_end_is_one_token:
-        return text, None
-    return None, text

@@ -2,7 +2,9 @@
 
 A thinking budget makes the engine write ``</think>``, so even the default model (which has
 no thinking template) produces both parts. The answer is greedy, so the plain and the
-streamed request produce the same text.
+streamed request produce the same text. The split follows the engine's per-token records,
+so thinking streams as it is generated, and a request that ends while thinking keeps its text
+as reasoning.
 """
 
 from __future__ import annotations
@@ -73,3 +75,49 @@ def test_plain_request_has_no_soft_thinking_fields(openai_client, model_name):
     assert getattr(choice, "soft_thinking", None) is None
     assert getattr(choice.message, "reasoning_content", None) is None
     assert response.usage.completion_tokens_details is None
+
+
+def test_thinking_streams_as_it_is_generated(openai_client, model_name):
+    """No budget, so the whole request thinks: its reasoning arrives chunk by chunk."""
+    soft = {"max_topk": 5}
+    chunks = list(openai_client.chat.completions.create(
+        model=model_name, messages=MESSAGES, max_tokens=32, temperature=0.7, stream=True,
+        extra_body={"soft_thinking": soft, "ignore_eos": True}))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = [d.reasoning_content for d in deltas if getattr(d, "reasoning_content", None)]
+    assert not any(d.content for d in deltas)
+    assert len(reasoning) >= 4, "the thinking came in one piece, at the end"
+    assert len(reasoning[0]) < len("".join(reasoning)) / 2
+    final = [c for c in chunks if c.choices and c.choices[0].finish_reason][0].choices[0]
+    assert final.finish_reason == "length"
+    assert final.soft_thinking == {"thinking_tokens": 32, "end_reason": "length"}
+
+
+def test_request_that_ends_while_thinking_keeps_its_text_as_reasoning(openai_client, model_name):
+    response = openai_client.chat.completions.create(
+        model=model_name, messages=MESSAGES, max_tokens=12, temperature=0.7,
+        extra_body={"soft_thinking": {"max_topk": 5}, "ignore_eos": True})
+    choice = response.choices[0]
+    assert choice.message.reasoning_content and choice.message.content is None
+    assert choice.soft_thinking["end_reason"] == "length"
+    assert response.usage.completion_tokens_details.reasoning_tokens == 12
+
+
+@pytest.mark.parametrize("budget", [None, 6])
+def test_streamed_and_whole_responses_split_alike(openai_client, model_name, budget):
+    """A seeded request repeats exactly (noise and answer samples included), streamed or not."""
+    soft = {"max_topk": 5, "max_thinking_tokens": budget, "noise": {"type": "gumbel",
+                                                                    "temperature": 0.5}}
+    request = dict(model=model_name, messages=MESSAGES, max_tokens=20, temperature=0.7, seed=7,
+                   extra_body={"soft_thinking": soft, "ignore_eos": True})
+    whole = openai_client.chat.completions.create(**request)
+    chunks = list(openai_client.chat.completions.create(
+        **request, stream=True, stream_options={"include_usage": True}))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    message = whole.choices[0].message
+    streamed_reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    streamed_content = [d.content for d in deltas if d.content]
+    assert streamed_reasoning == message.reasoning_content
+    assert ("".join(streamed_content) if streamed_content else None) == (message.content or None)
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == \
+        whole.usage.completion_tokens_details.reasoning_tokens

@@ -1,6 +1,6 @@
 """Summaries of a soft-thinking request's per-token records (DESIGN §5)."""
 
-from sglang_soft_thinking.output import split_reasoning, summarize
+from sglang_soft_thinking.output import summarize
 
 
 def think(entropy, ids=None, weights=None):
@@ -24,8 +24,3 @@ def test_cold_stop_budget_stop_and_length():
     assert summarize([think(1.0)] * 4, "length", False).end_reason == "length"
     assert summarize([None, None], "stop", False).thinking_tokens == 0
 
-
-def test_split_reasoning():
-    assert split_reasoning("abc</think>\nanswer", "</think>", False) == ("abc", "answer")
-    assert split_reasoning("still thinking", "</think>", True) == ("still thinking", None)
-    assert split_reasoning("no template", "</think>", False) == (None, "no template")
