@@ -199,22 +199,19 @@ def sample_tokens(
 ) -> torch.Tensor:
     """Ordinary sampling for the answer phase, with the after-thinking parameters. Returns [B] ids.
 
-    When every row's ``top_k`` is finite (``fetch_k`` below the vocabulary) the kept tokens
-    all lie in the ``fetch_k`` largest logits, and renormalising makes the softmax over
-    those logits alone exact: no full-vocabulary pass is needed.
+    The kept tokens all lie in the ``fetch_k`` largest logits (``fetch_k`` is at least
+    every finite ``top_k``, the vocabulary when one row has none), and renormalising makes
+    the softmax over those logits alone exact. ``prefix_ids``, the logits' sorted ids from
+    the thinking pass (their order is every temperature's), spare a second sort.
     """
     greedy = temperature <= 0
     safe_temperature = torch.where(greedy, torch.ones_like(temperature), temperature)
-    if fetch_k < logits.shape[1]:
-        if prefix_ids is None:
-            sorted_ids = logits.topk(fetch_k, dim=-1).indices
-        else:
-            sorted_ids = prefix_ids[:, :fetch_k]
-        scaled = logits.float().gather(1, sorted_ids) / safe_temperature.float().unsqueeze(1)
-        sorted_probs = torch.softmax(scaled, dim=-1)
+    if prefix_ids is not None and prefix_ids.shape[1] >= fetch_k:
+        sorted_ids = prefix_ids[:, :fetch_k]
     else:
-        probs, _ = scaled_probs(logits, safe_temperature)
-        sorted_probs, sorted_ids = probs.topk(fetch_k, dim=-1)
+        sorted_ids = logits.topk(fetch_k, dim=-1).indices
+    scaled = logits.float().gather(1, sorted_ids) / safe_temperature.float().unsqueeze(1)
+    sorted_probs = torch.softmax(scaled, dim=-1)
     weights = renormalise(sorted_probs * prefix_keep_mask(sorted_probs, top_k, top_p, min_p))
     if draws is None:
         draws = RowDraws.unseeded(weights.shape[0], weights.device)

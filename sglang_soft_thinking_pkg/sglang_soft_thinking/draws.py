@@ -81,8 +81,10 @@ def gammas(concentration: torch.Tensor, seeds: torch.Tensor, positions: torch.Te
     boosted = a < 1
     d = torch.where(boosted, a + 1, a) - 1.0 / 3.0
     c = 1.0 / torch.sqrt(9.0 * d)
+    # Column j's draws are the uniforms j * (2R + 1) ... (j + 1) * (2R + 1) - 1, so a column
+    # draws alike however many columns the batch fetched.
     draws = uniforms(seeds, positions, width * (2 * GAMMA_ROUNDS + 1), STREAM_DIRICHLET)
-    draws = draws.view(batch, 2 * GAMMA_ROUNDS + 1, width)
+    draws = draws.view(batch, width, 2 * GAMMA_ROUNDS + 1).transpose(1, 2)
     x = torch.special.ndtri(draws[:, :GAMMA_ROUNDS])  # [B, R, F] normals
     u = draws[:, GAMMA_ROUNDS:2 * GAMMA_ROUNDS]
     v = (1 + c.unsqueeze(1) * x) ** 3

@@ -17,7 +17,8 @@ from typing import Callable
 import torch
 
 from sglang_soft_thinking.concept import mix_embeddings
-from sglang_soft_thinking.state import ExtendInputs, SoftThinkingTable
+from sglang_soft_thinking.plan import ExtendInputs
+from sglang_soft_thinking.state import SoftThinkingTable
 
 Embed = Callable[[torch.Tensor], torch.Tensor]
 

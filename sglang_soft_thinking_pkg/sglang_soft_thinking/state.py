@@ -15,11 +15,15 @@ The state machine (DESIGN §4), per soft-thinking request::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import RowDraws
+
+if TYPE_CHECKING:
+    from sglang_soft_thinking.plan import SoftGroup, SoftRows
 
 PHASE_THINKING, PHASE_FORCING, PHASE_ANSWER = 0, 1, 2
 # What each sampled token was, reported per output token (see output.py).
@@ -78,63 +82,10 @@ class RowState:
 
 
 @dataclass
-class ExtendInputs:
-    """Positions of an extend batch whose input is a concept token.
-
-    ``positions`` index the batch's flattened tokens. A position takes
-    ``sum_i weights[i] * E[ids[i]]`` where ``use`` is set and keeps its token's own
-    embedding elsewhere. Two sources: the thinking steps of a request re-prefilled after
-    a retraction (its recorded concept tokens), and the decode rows of a mixed
-    prefill+decode batch (their current concept token, read from the table).
-    """
-
-    positions: torch.Tensor  # [N] int64
-    ids: torch.Tensor  # [N, K]
-    weights: torch.Tensor  # [N, K]
-    use: torch.Tensor  # [N] bool
-
-
-@dataclass
-class SeededRows:
-    """Batch rows of plain requests that carry a seed, with their seeds (host side)."""
-
-    index: list[int]
-    seeds: list[int]
-    fetch_k: int  # tokens their top_k keeps at most (the vocabulary when one has no limit)
-
-
-@dataclass
-class BatchPlan:
-    """One forward batch's soft-thinking facts; built when SGLang builds the batch and
-    carried on it, so a late sampling step reads the plan of its own batch."""
-
-    k_used: int  # the largest max_topk in the batch
-    fetch_k_think: int  # tokens to fetch for concept tokens (see concept.required_fetch_k)
-    fetch_k_answer: int  # tokens to fetch for after-thinking sampling
-    any_noise: bool
-    has_soft: bool = True  # False: no soft-thinking request in the batch, nothing to do
-    # [B] bool: rows whose sample SGLang keeps (False for a prefill chunk that does not
-    # end its request's input); None means every row.
-    real: torch.Tensor | None = None
-    extend_inputs: ExtendInputs | None = None
-    # Plain requests with a seed, sampled by the plugin so the seed holds (draws.py).
-    seeded_plain: SeededRows | None = None
-    traced_rows: frozenset[int] = frozenset()  # rows whose requests asked for return_trace
-
-    @classmethod
-    def plain(cls, seeded_plain: "SeededRows | None" = None) -> "BatchPlan":
-        return cls(k_used=0, fetch_k_think=0, fetch_k_answer=0, any_noise=False,
-                   has_soft=False, seeded_plain=seeded_plain)
-
-    @property
-    def has_work(self) -> bool:
-        return self.has_soft or self.seeded_plain is not None
-
-
-@dataclass
 class StepResult:
-    tokens: torch.Tensor  # [B] the ids written to the output (meaningful on soft rows)
-    is_soft: torch.Tensor  # [B] bool: rows whose token comes from this table
+    """One step of a batch's soft rows, in :class:`~sglang_soft_thinking.plan.SoftRows` order."""
+
+    tokens: torch.Tensor  # [N] the ids written to the output
     kinds: torch.Tensor  # [B] KIND_*
     entropy: torch.Tensor  # [B]
     ids: torch.Tensor  # [B, K] concept token ids
@@ -225,44 +176,26 @@ class SoftThinkingTable:
         use = self.is_soft[rows] & self.has_concept[rows]
         return use, self.concept_ids[rows, :k], self.concept_weights[rows, :k]
 
-    def step(self, rows: torch.Tensor, logits: torch.Tensor, counts: torch.Tensor, plan: BatchPlan,
+    def step(self, rows: torch.Tensor, logits: torch.Tensor, soft: "SoftRows",
              positions: torch.Tensor | None = None) -> StepResult:
-        """Sample every soft row of a batch and advance its state.
+        """Sample the soft rows of a batch and advance their state.
 
-        rows [B]: the requests' table rows; logits [B, V]; counts [B] bool: rows whose
-        sample is real (False for a prefill chunk that does not end its prompt);
-        positions [B]: the position of the token each row samples, which with the row's
-        seed determines its random draws (draws.py). Without positions the draws are
-        unseeded.
+        rows [N]: the requests' table rows, in ``soft``'s order; logits [N, V], those rows'
+        logits; positions [N]: the position of the token each row samples, which with the
+        row's seed determines its random draws (draws.py). Without positions the draws are
+        unseeded. Every row is a soft-thinking request whose sample counts.
         """
-        draws = None if positions is None else RowDraws(self.seed[rows], positions.long())
-        soft = self.is_soft[rows] & counts
+        parts = [self._sample_group(rows[g.start:g.stop], logits[g.start:g.stop], g, soft.k_used,
+                                    None if positions is None else positions[g.start:g.stop])
+                 for g in soft.groups]
+        concept = C.ConceptToken(ids=torch.cat([p[0].ids for p in parts]),
+                                 weights=torch.cat([p[0].weights for p in parts]),
+                                 entropy=torch.cat([p[0].entropy for p in parts]))
+        answer_tokens = torch.cat([p[1] for p in parts])
         phase = self.phase[rows]
-        thinking = soft & (phase == PHASE_THINKING)
-        forcing = soft & (phase == PHASE_FORCING)
-        answering = soft & (phase == PHASE_ANSWER)
+        thinking = phase == PHASE_THINKING
+        forcing = phase == PHASE_FORCING
 
-        # One full-vocabulary pass (steps 1-2); its sorted prefix serves the concept token and,
-        # when every after-thinking top_k is finite, the answer sample too.
-        vocab_size = logits.shape[1]
-        shared_k = plan.fetch_k_think
-        if plan.fetch_k_answer < vocab_size:
-            shared_k = max(shared_k, plan.fetch_k_answer)
-        prefix = C.thinking_prefix(logits, self.temperature[rows], shared_k)
-        think_prefix = C.Prefix(ids=prefix.ids[:, :plan.fetch_k_think],
-                                probs=prefix.probs[:, :plan.fetch_k_think], entropy=prefix.entropy)
-        concept = C.concept_from_prefix(
-            think_prefix, top_k=self.top_k[rows], top_p=self.top_p[rows],
-            min_p=self.min_p[rows], max_topk=self.max_topk[rows], k_max=plan.k_used,
-            noise_kind=self.noise_kind[rows] if plan.any_noise else None,
-            noise_param=self.noise_param[rows] if plan.any_noise else None,
-            draws=draws,
-        )
-        answer_tokens = C.sample_tokens(
-            logits, temperature=self.after_temperature[rows], top_k=self.after_top_k[rows],
-            top_p=self.after_top_p[rows], min_p=self.after_min_p[rows], fetch_k=plan.fetch_k_answer,
-            prefix_ids=prefix.ids, draws=draws,
-        )
         forced_pos = self.forced_pos[rows]
         end_ids, end_len = self.end_ids[rows], self.end_len[rows]
         forced_tokens = end_ids.gather(1, forced_pos.clamp(max=MAX_END_TOKENS - 1).unsqueeze(1)).squeeze(1)
@@ -275,7 +208,7 @@ class SoftThinkingTable:
         steps = self.thinking_steps[rows] + thinking.long()
         # Did the model's own tokens just complete the think-end string?
         recent = self.recent[rows]
-        recent = torch.where(soft.unsqueeze(1), torch.cat([recent[:, 1:], tokens.unsqueeze(1)], dim=1), recent)
+        recent = torch.cat([recent[:, 1:], tokens.unsqueeze(1)], dim=1)
         end_hit = thinking & _ends_with(recent, end_ids, end_len)
         length_threshold = self.length_threshold[rows]
         cold_stop = thinking & ~end_hit & (self.entropy_threshold[rows] > 0) & (run >= length_threshold)
@@ -285,8 +218,7 @@ class SoftThinkingTable:
         forcing_done = forcing & (forced_pos + 1 >= end_len)
 
         old_force_kind = self.force_kind[rows]
-        kinds = torch.where(thinking, KIND_THINK, torch.where(
-            forcing, old_force_kind, torch.where(answering, KIND_ANSWER, KIND_NONE)))
+        kinds = torch.where(thinking, KIND_THINK, torch.where(forcing, old_force_kind, KIND_ANSWER))
         new_phase = torch.where(end_hit | forcing_done, PHASE_ANSWER,
                                 torch.where(start_forcing, PHASE_FORCING, phase))
         new_force_kind = torch.where(cold_stop, KIND_COLD_STOP,
@@ -301,17 +233,47 @@ class SoftThinkingTable:
         self.recent[rows] = recent
         # A think-end string the model wrote itself is fed back as its plain token,
         # so the answer starts after a discrete think-end like after a forced one.
-        self.has_concept[rows] = torch.where(counts, thinking & ~end_hit, self.has_concept[rows])
+        self.has_concept[rows] = thinking & ~end_hit
         # Store the concept at full width (zero weights past k_used) so no column
         # keeps a value from an earlier step or an earlier occupant of the row.
         keep = thinking.unsqueeze(1)
-        pad = (0, self.k_max - plan.k_used)
-        ids = torch.nn.functional.pad(concept.ids, pad)
-        weights = torch.nn.functional.pad(concept.weights, pad)
+        ids, weights = _widen(concept.ids, self.k_max), _widen(concept.weights, self.k_max)
         self.concept_ids[rows] = torch.where(keep, ids, self.concept_ids[rows])
         self.concept_weights[rows] = torch.where(keep, weights, self.concept_weights[rows])
-        return StepResult(tokens=tokens, is_soft=soft, kinds=kinds, entropy=concept.entropy,
+        return StepResult(tokens=tokens, kinds=kinds, entropy=concept.entropy,
                           ids=concept.ids, weights=concept.weights)
+
+    def _sample_group(self, rows: torch.Tensor, logits: torch.Tensor, group: "SoftGroup", k_used: int,
+                      positions: torch.Tensor | None) -> tuple[C.ConceptToken, torch.Tensor]:
+        """A group's concept tokens (``k_used`` columns) and after-thinking samples.
+
+        One full-vocabulary pass (steps 1-2) per row; its sorted prefix of ``group.fetch_k``
+        tokens serves the concept token (steps 3-5) and the answer sample alike.
+        """
+        draws = None if positions is None else RowDraws(self.seed[rows], positions.long())
+        prefix = C.thinking_prefix(logits, self.temperature[rows], group.fetch_k)
+        think_prefix = C.Prefix(ids=prefix.ids[:, :group.fetch_k_think],
+                                probs=prefix.probs[:, :group.fetch_k_think], entropy=prefix.entropy)
+        noise = group.any_noise
+        concept = C.concept_from_prefix(
+            think_prefix, top_k=self.top_k[rows], top_p=self.top_p[rows],
+            min_p=self.min_p[rows], max_topk=self.max_topk[rows], k_max=group.k_used,
+            noise_kind=self.noise_kind[rows] if noise else None,
+            noise_param=self.noise_param[rows] if noise else None,
+            draws=draws,
+        )
+        answer = C.sample_tokens(
+            logits, temperature=self.after_temperature[rows], top_k=self.after_top_k[rows],
+            top_p=self.after_top_p[rows], min_p=self.after_min_p[rows], fetch_k=group.fetch_k_answer,
+            prefix_ids=prefix.ids, draws=draws,
+        )
+        concept.ids, concept.weights = _widen(concept.ids, k_used), _widen(concept.weights, k_used)
+        return concept, answer
+
+
+def _widen(columns: torch.Tensor, width: int) -> torch.Tensor:
+    """[N, K] zero-padded on the right to [N, width]."""
+    return torch.nn.functional.pad(columns, (0, width - columns.shape[1]))
 
 
 def pad_list(values: list | None, width: int, fill) -> list:

@@ -12,3 +12,12 @@ DEFAULTS = dict(
 
 def request_settings(**overrides) -> RequestSettings:
     return RequestSettings(**{**DEFAULTS, **overrides})
+
+
+def all_rows(num_rows: int, k_used: int, fetch_k: int, any_noise: bool = False):
+    """Every row of a batch as soft rows in one group that fetches ``fetch_k`` tokens."""
+    from sglang_soft_thinking.plan import SoftGroup, SoftRows
+
+    group = SoftGroup(start=0, stop=num_rows, k_used=k_used, fetch_k_think=fetch_k,
+                      fetch_k_answer=fetch_k, any_noise=any_noise)
+    return SoftRows(index=list(range(num_rows)), groups=[group], k_used=k_used)

@@ -1,11 +1,11 @@
 """Seeded draws (DESIGN §4, "Seeds"): a function of (seed, position) only."""
 
 import torch
-from request_settings import request_settings
+from request_settings import all_rows, request_settings
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import seed_of, uniforms
-from sglang_soft_thinking.state import BatchPlan, RequestSettings, SoftThinkingTable
+from sglang_soft_thinking.state import RequestSettings, SoftThinkingTable
 
 VOCAB = 32
 
@@ -52,7 +52,7 @@ def run_request(position_rows, noise_kind, neighbours):
     row = position_rows
     others = [r for r in range(8) if r != row][:neighbours]
     table.admit([row, *others], [settings(42, noise_kind)] + [settings(1000 + r, noise_kind) for r in others])
-    plan = BatchPlan(k_used=4, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=True)
+    soft = all_rows(len(others) + 1, 4, VOCAB, any_noise=True)
     torch.manual_seed(0)
     logits = torch.randn(6, VOCAB)
     rows = torch.tensor([row, *others])
@@ -60,7 +60,7 @@ def run_request(position_rows, noise_kind, neighbours):
     for step in range(6):
         batch_logits = torch.cat([logits[step:step + 1], torch.randn(len(others), VOCAB)])
         positions = torch.full((len(rows),), 20 + step)
-        result = table.step(rows, batch_logits, torch.ones(len(rows), dtype=torch.bool), plan, positions)
+        result = table.step(rows, batch_logits, soft, positions)
         seen.append((result.tokens[0].item(), result.weights[0].tolist()))
     return seen
 

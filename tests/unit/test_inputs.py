@@ -10,13 +10,13 @@ with thinking rows and the recorded ops must give what the eager function gives.
 import warnings
 
 import torch
-from request_settings import request_settings
+from request_settings import all_rows, request_settings
 
 from sglang_soft_thinking.inputs import decode_inputs, extend_inputs
-from sglang_soft_thinking.state import BatchPlan, ExtendInputs, RequestSettings, RowState, SoftThinkingTable
+from sglang_soft_thinking.plan import ExtendInputs
+from sglang_soft_thinking.state import RequestSettings, RowState, SoftThinkingTable
 
 VOCAB, HIDDEN, K_MAX = 16, 8, 4
-PLAN = BatchPlan(k_used=3, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=False)
 
 
 def settings(**overrides) -> RequestSettings:
@@ -45,8 +45,7 @@ def test_decode_inputs_mix_thinking_rows_only():
     table = SoftThinkingTable(6, k_max=K_MAX, device="cpu")
     table.admit([1, 2, 4], [settings(), None, settings()])
     rows = torch.tensor([1, 2, 4])
-    logits = torch.randn(3, VOCAB)
-    table.step(rows, logits, torch.tensor([True, True, True]), PLAN)
+    table.step(torch.tensor([1, 4]), torch.randn(2, VOCAB), all_rows(2, 3, VOCAB))  # the soft rows
     token_ids = torch.tensor([3, 5, 7])
     with torch.no_grad():
         got = decode_inputs(embedding, embedding(token_ids), table, rows, K_MAX)
@@ -69,7 +68,7 @@ def test_decode_inputs_recorded_with_no_thinking_row_replay_correctly():
         captured = torch.jit.trace(step, (token_ids, rows), check_trace=False)
         # Later, rows 1 and 3 hold thinking requests that fed back concept tokens.
         table.admit([1, 3], [settings(), settings(max_topk=2)])
-        table.step(torch.tensor([1, 3]), torch.randn(2, VOCAB), torch.tensor([True, True]), PLAN)
+        table.step(torch.tensor([1, 3]), torch.randn(2, VOCAB), all_rows(2, 3, VOCAB))
         replayed = captured(token_ids, rows)
         torch.testing.assert_close(replayed, step(token_ids, rows))
         torch.testing.assert_close(replayed, by_hand(embedding, table, rows, token_ids))
@@ -92,10 +91,10 @@ def test_extend_inputs_replace_the_listed_positions():
 def test_a_reused_row_carries_nothing_over():
     """Soft request, then a plain one, then a soft one again in the same row."""
     table = SoftThinkingTable(2, k_max=K_MAX, device="cpu")
-    rows, real = torch.tensor([1]), torch.tensor([True])
+    rows = torch.tensor([1])
     table.admit([1], [settings()])
     for _ in range(3):
-        table.step(rows, torch.randn(1, VOCAB), real, PLAN)
+        table.step(rows, torch.randn(1, VOCAB), all_rows(1, 3, VOCAB))
     assert table.has_concept[1] and table.thinking_steps[1] == 3
     table.admit([1], [None])
     use, _, _ = table.concept_inputs(rows)

@@ -4,15 +4,14 @@ import random
 
 import pytest
 import torch
-from request_settings import request_settings
+from request_settings import all_rows, request_settings
 
 from sglang_soft_thinking.hooks.sampler import StepRecords
 from sglang_soft_thinking.resume import RecordsMismatch, resume
-from sglang_soft_thinking.state import BatchPlan, RequestSettings, SoftThinkingTable
+from sglang_soft_thinking.state import RequestSettings, SoftThinkingTable
 
 VOCAB, K_MAX = 12, 6
 END = [10, 11]
-PLAN = BatchPlan(k_used=4, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=False)
 
 
 def settings(**overrides) -> RequestSettings:
@@ -50,11 +49,11 @@ def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
     rng = random.Random(seed)
     table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
     table.admit([2], [request_settings])
-    rows, real = torch.tensor([2]), torch.tensor([True])
+    rows, one = torch.tensor([2]), all_rows(1, 4, VOCAB)
     records, tokens, concepts = [], [], []
     for _ in range(rng.randrange(1, 30)):
-        result = table.step(rows, random_logits(rng).unsqueeze(0), real, PLAN)
-        records.append(StepRecords(result)[0])
+        result = table.step(rows, random_logits(rng).unsqueeze(0), one)
+        records.append(StepRecords(result, {0: 0})[0])
         tokens.append(result.tokens.item())
         feeds = table.has_concept[2].item()
         concepts.append((table.concept_ids[2].tolist(), table.concept_weights[2].tolist()) if feeds else None)
@@ -78,19 +77,19 @@ def test_admitting_a_resumed_state_continues_like_the_original_row():
     rng = random.Random(7)
     original = SoftThinkingTable(2, k_max=K_MAX, device="cpu")
     original.admit([0], [settings(entropy_threshold=0.5, length_threshold=4)])
-    rows, real = torch.tensor([0]), torch.tensor([True])
+    rows, one = torch.tensor([0]), all_rows(1, 4, VOCAB)
     records, tokens = [], []
     logits = [random_logits(rng) for _ in range(20)]
     for step_logits in logits[:10]:
-        result = original.step(rows, step_logits.unsqueeze(0), real, PLAN)
-        records.append(StepRecords(result)[0])
+        result = original.step(rows, step_logits.unsqueeze(0), one)
+        records.append(StepRecords(result, {0: 0})[0])
         tokens.append(result.tokens.item())
     resumed = resume(settings(entropy_threshold=0.5, length_threshold=4), records, tokens)
     moved = SoftThinkingTable(2, k_max=K_MAX, device="cpu")
     moved.admit([1], [settings(entropy_threshold=0.5, length_threshold=4)], [resumed.state])
     for step_logits in logits[10:]:
-        a = original.step(rows, step_logits.unsqueeze(0), real, PLAN)
-        b = moved.step(torch.tensor([1]), step_logits.unsqueeze(0), real, PLAN)
+        a = original.step(rows, step_logits.unsqueeze(0), one)
+        b = moved.step(torch.tensor([1]), step_logits.unsqueeze(0), one)
         assert (a.tokens.item(), a.kinds.item()) == (b.tokens.item(), b.kinds.item())
 
 
@@ -106,9 +105,11 @@ def test_the_concept_token_stays_in_the_scheduler_unless_the_trace_was_asked_for
 
     table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
     table.admit([0, 1], [settings(), settings()])
-    result = table.step(torch.tensor([0, 1]), torch.randn(2, VOCAB), torch.tensor([True, True]), PLAN)
-    records = StepRecords(result, traced=frozenset({1}))
-    local, traced = records[0], records[1]
+    result = table.step(torch.tensor([0, 1]), torch.randn(2, VOCAB), all_rows(2, 4, VOCAB))
+    # Batch rows 3 and 5 hold the two soft requests; batch row 4 is a plain one.
+    records = StepRecords(result, {3: 0, 5: 1}, traced=frozenset({5}))
+    local, traced = records[3], records[5]
+    assert records[4] is None
     assert local[2] and local[3], "the scheduler keeps the concept token to resume from"
     assert pickle.loads(pickle.dumps(local)) == (local[0], local[1], None, None)
     assert pickle.loads(pickle.dumps(traced)) == traced and traced[2]

@@ -2,15 +2,13 @@
 
 import torch
 
-from request_settings import request_settings
+from request_settings import all_rows, request_settings
 from sglang_soft_thinking.state import (
-    KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_NONE, KIND_THINK, BatchPlan, RequestSettings,
-    SoftThinkingTable,
+    KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_THINK, RequestSettings, SoftThinkingTable,
 )
 
 VOCAB = 8
 END = [6, 7]  # a two-token think-end string
-PLAN = BatchPlan(k_used=3, fetch_k_think=VOCAB, fetch_k_answer=VOCAB, any_noise=False)
 
 
 def settings(**overrides) -> RequestSettings:
@@ -31,13 +29,12 @@ def spread(top: int) -> torch.Tensor:
     return logits
 
 
-def run(table, rows, logits_per_step, counts=None):
+def run(table, rows, logits_per_step):
     rows_t = torch.tensor(rows)
     results = []
     for logits in logits_per_step:
         batch_logits = torch.stack(logits) if isinstance(logits, list) else logits.unsqueeze(0)
-        mask = torch.ones(len(rows), dtype=torch.bool) if counts is None else counts
-        results.append(table.step(rows_t, batch_logits, mask, PLAN))
+        results.append(table.step(rows_t, batch_logits, all_rows(len(rows), 3, VOCAB)))
     return results
 
 
@@ -94,18 +91,12 @@ def test_thinking_budget():
     assert [s.tokens[1].item() for s in steps][:2] == END
 
 
-def test_plain_rows_and_unfinished_prefill_chunks_are_untouched():
+def test_rows_outside_the_step_are_untouched():
     table = SoftThinkingTable(4, k_max=4, device="cpu")
-    table.admit([0, 3], [None, settings()])
-    rows = torch.tensor([0, 3])
-    logits = torch.stack([spread(1), spread(2)])
-    chunk = table.step(rows, logits, torch.tensor([True, False]), PLAN)
-    assert chunk.is_soft.tolist() == [False, False]
-    assert chunk.kinds.tolist() == [KIND_NONE, KIND_NONE]
-    assert table.thinking_steps[3].item() == 0 and not table.has_concept[3]
-    real = table.step(rows, logits, torch.tensor([True, True]), PLAN)
-    assert real.is_soft.tolist() == [False, True]
-    assert real.kinds.tolist() == [KIND_NONE, KIND_THINK]
+    table.admit([0, 3], [settings(), settings()])
+    run(table, [3], [spread(2)])
+    assert table.thinking_steps[3].item() == 1 and table.has_concept[3]
+    assert table.thinking_steps[0].item() == 0 and not table.has_concept[0]
 
 
 def test_admission_resets_a_reused_row():

@@ -28,7 +28,8 @@ from sglang_soft_thinking.draws import seed_of
 from sglang_soft_thinking.output import META_INFO_KEY
 from sglang_soft_thinking.resume import resume
 from sglang_soft_thinking.runtime import ADMITTED_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR
-from sglang_soft_thinking.state import BatchPlan, ExtendInputs, RequestSettings, SeededRows, pad_list
+from sglang_soft_thinking.plan import BatchPlan, ExtendInputs, SeededRows, SglangRows, group_soft_rows
+from sglang_soft_thinking.state import RequestSettings, pad_list
 
 INIT_NEW_TARGET = "sglang.srt.model_executor.forward_batch_info.ForwardBatch.init_new"
 
@@ -77,33 +78,51 @@ def seeded_plain_rows(reqs, settings: list[RequestSettings | None], vocab_size: 
                       fetch_k)
 
 
+def sglang_rows(reqs, taken: set[int]) -> SglangRows:
+    """The rows no plugin sampler takes, with the flags SGLang would derive for them alone."""
+    index = [i for i in range(len(reqs)) if i not in taken]
+    params = [reqs[i].sampling_params for i in index]
+    return SglangRows(
+        index=index,
+        is_all_greedy=all(p.top_k <= 1 for p in params),
+        need_top_p_sampling=any(p.top_p != 1.0 for p in params),
+        need_top_k_sampling=any(p.top_k != C.TOP_K_ALL for p in params),
+        need_min_p_sampling=any(p.min_p > 0 for p in params),
+        max_top_k=(max(p.top_k for p in params)
+                   if params and all(1 <= p.top_k < C.TOP_K_ALL for p in params) else None))
+
+
+def _on_device(index: list[int], device) -> torch.Tensor:
+    return torch.tensor(index, dtype=torch.int64).to(device, non_blocking=True)
+
+
 def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
-    settings = [_settings_of(req) for req in batch.reqs]  # None for a plain request
-    soft = [s for s in settings if s is not None]
-    seeded_plain = seeded_plain_rows(batch.reqs, settings, vocab_size)
-    if not soft:
-        return BatchPlan.plain(seeded_plain)
-    finite = [s.top_k for s in soft if s.top_k < C.TOP_K_ALL]
-    answer_finite = [s.after_top_k for s in soft if s.after_top_k < C.TOP_K_ALL]
-    k_used = max(s.max_topk for s in soft)
-    result = BatchPlan(
-        k_used=k_used,
-        fetch_k_think=C.required_fetch_k(
-            vocab_size, k_used, finite,
-            full_support=any(s.noise_kind == C.NOISE_DIRICHLET for s in soft)),
-        fetch_k_answer=C.required_fetch_k(
-            vocab_size, 1, answer_finite, full_support=any(s.after_top_k >= C.TOP_K_ALL for s in soft)),
-        any_noise=any(s.noise_kind != C.NOISE_NONE for s in soft),
-        seeded_plain=seeded_plain,
-        traced_rows=frozenset(i for i, s in enumerate(settings) if s is not None and s.return_trace),
-    )
-    if not forward_batch.forward_mode.is_decode():
-        _plan_extend(result, table, batch, settings, forward_batch)
+    reqs = batch.reqs
+    settings = [_settings_of(req) for req in reqs]  # None for a plain request
+    device = forward_batch.req_pool_indices.device
+    result = BatchPlan(batch_size=len(reqs), seeded_plain=seeded_plain_rows(reqs, settings, vocab_size))
+    if any(s is not None for s in settings):
+        if forward_batch.forward_mode.is_decode():
+            counted = [s is not None for s in settings]
+        else:
+            counted = _plan_extend(result, table, batch, settings, forward_batch)
+        index = [i for i, s in enumerate(settings) if s is not None and counted[i]]
+        if index:
+            result.soft = group_soft_rows(index, [settings[i] for i in index], vocab_size)
+            result.traced_rows = frozenset(i for i in index if settings[i].return_trace)
+    taken = set(result.soft.index if result.soft else ()) | set(
+        result.seeded_plain.index if result.seeded_plain else ())
+    if taken:
+        result.sglang = sglang_rows(reqs, taken)
+    for part in (result.soft, result.seeded_plain, result.sglang):
+        if part is not None:
+            part.index_tensor = _on_device(part.index, device)
     return result
 
 
-def _plan_extend(result: BatchPlan, table, batch, settings: list, forward_batch) -> None:
-    """Which samples are real, and which flattened positions take concept tokens."""
+def _plan_extend(result: BatchPlan, table, batch, settings: list, forward_batch) -> list[bool]:
+    """Which flattened positions take concept tokens; returns which rows' samples count
+    (not a prefill chunk that ends short of its request's input)."""
     prefix_lens, extend_lens = forward_batch.extend_prefix_lens_cpu, forward_batch.extend_seq_lens_cpu
     if prefix_lens is None or extend_lens is None or len(extend_lens) < len(batch.reqs):
         raise RuntimeError("soft thinking: an extend batch without per-request lengths on the host")
@@ -131,7 +150,6 @@ def _plan_extend(result: BatchPlan, table, batch, settings: list, forward_batch)
                         history_ids.append(pad_list(concept[0], table.k_max, 0))
                         history_weights.append(pad_list(concept[1], table.k_max, 0.0))
         start += length
-    result.real = torch.tensor(real, dtype=torch.bool).to(device, non_blocking=True)
     parts = []
     if history_pos:
         parts.append((torch.tensor(history_pos), torch.tensor(history_ids),
@@ -144,6 +162,7 @@ def _plan_extend(result: BatchPlan, table, batch, settings: list, forward_batch)
     if parts:
         result.extend_inputs = ExtendInputs(*(
             torch.cat([part[j].to(device, non_blocking=True) for part in parts]) for j in range(4)))
+    return real
 
 
 def _after_init_new(forward_batch, cls, batch, model_runner, *args, **kwargs):

@@ -12,7 +12,8 @@ Four hooks, SGLang 0.5.23:
 * ``VocabParallelEmbedding.forward`` (AROUND) of the model's input embedding:
   - decode: :func:`inputs.decode_inputs`, branch-free on the table indexed by the
     batch's request rows. A graph captured with no soft request present therefore
-    mixes at replay. An eager batch whose plan has no soft request skips it.
+    mixes at replay, every row at the table's full width. An eager batch mixes only
+    its plan's soft rows, at their widest concept token, and skips a plan with none.
   - extend / mixed: the positions the batch's plan lists (the thinking positions of
     a request re-prefilled after a retraction, the decode rows of a mixed batch)
     take their concept tokens (:func:`inputs.extend_inputs`).
@@ -98,7 +99,11 @@ def _around_embedding_forward(original, module, input_ids, *args, **kwargs):
             return decode_inputs(embed, embeddings, rt.table, rows, rt.table.k_max)
         if not plan.has_soft:
             return embeddings
-        return decode_inputs(embed, embeddings, rt.table, rows, plan.k_used)
+        # Eager: only the soft rows, at the batch's widest concept token.
+        soft = plan.soft.index_tensor
+        mixed = decode_inputs(embed, embeddings.index_select(0, soft), rt.table,
+                              rows.index_select(0, soft), plan.soft.k_used)
+        return embeddings.index_copy(0, soft, mixed)
     if plan is not None and plan.extend_inputs is not None:
         return extend_inputs(embed, embeddings, plan.extend_inputs)
     return embeddings

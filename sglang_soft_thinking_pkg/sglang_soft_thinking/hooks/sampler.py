@@ -6,21 +6,29 @@ Two hooks, SGLang 0.5.23:
   the sampler hook on the step's ``logits_output`` (``Sampler.forward`` is not given
   the batch). SGLang may sample a batch after ``run_batch`` returns (overlap scheduler
   with a grammar, delayed sampling): the plan is the one carried by that batch.
-* ``Sampler.forward`` (AROUND) runs :meth:`SoftThinkingTable.step` on the
-  logits after SGLang's own preprocessing (penalties, logit bias) and before
-  SGLang's sampler, which overwrites the logits with probabilities in place;
-  then SGLang samples every row and the soft rows' tokens replace its choice.
-  The per-row records for the output ride on ``logits_output.customized_info``,
+* ``Sampler.forward`` (AROUND) samples each row once, by one of three samplers the
+  batch's plan names (plan.py), on the logits after SGLang's own preprocessing
+  (penalties, logit bias):
+  - the soft rows by :meth:`SoftThinkingTable.step`, on those rows' logits only;
+  - the plain requests with a seed from draws of their seed (draws.py), with SGLang's
+    own settings for them, so a seed holds whatever shares the batch (SGLang honours
+    seeds only in its deterministic mode);
+  - the other rows by SGLang's sampler, given just those rows (a shallow copy of its
+    sampling info cut to them), or every row when something it computes for the batch
+    (logprobs, sampling masks, custom logit processors) needs them all; then the
+    plugin's rows replace its choice. SGLang's sampler runs last: it overwrites the
+    logits it is given in place.
+  The soft rows' records for the output ride on ``logits_output.customized_info``,
   which SGLang copies to each request and on to ``meta_info``. A thinking step's
   record always holds its concept token: it is also what a retracted request is
-  resumed from (resume.py). Plain requests with a seed are sampled here too, with
-  SGLang's own settings for them and draws from their seed (draws.py), so a seed
-  holds whatever shares the batch (SGLang honours seeds only in its deterministic mode).
+  resumed from (resume.py).
 
 Deletable when SGLang's sampler offers a per-request sampling hook.
 """
 
 from __future__ import annotations
+
+import copy
 
 import torch
 
@@ -56,11 +64,14 @@ class StepRecords:
 
     SGLang indexes this once per request after it has synchronised the step's
     token ids, so the device-to-host copy happens then, once, with no extra wait.
-    ``traced`` are the batch rows whose requests asked for their trace.
+    ``result`` holds the batch's soft rows only; ``position_of`` maps a batch row to its
+    place there (a row that is not there has no record). ``traced`` are the batch rows
+    whose requests asked for their trace.
     """
 
-    def __init__(self, result: StepResult, traced: frozenset[int] = frozenset()):
-        self._result, self._traced = result, traced
+    def __init__(self, result: StepResult, position_of: dict[int, int],
+                 traced: frozenset[int] = frozenset()):
+        self._result, self._position_of, self._traced = result, position_of, traced
         self._rows: list | None = None
 
     def _to_host(self) -> list:
@@ -69,21 +80,24 @@ class StepRecords:
         ids, weights = result.ids.tolist(), result.weights.tolist()
         rows = []
         for i, kind in enumerate(kinds):
-            name = _KIND_NAMES.get(kind)
-            if name is None:
-                rows.append(None)
-            elif name != THINK:
+            name = _KIND_NAMES[kind]
+            if name != THINK:
                 rows.append((name, None, None, None))
             else:
                 support = sum(1 for w in weights[i] if w > 0)
-                record = (name, entropy[i], ids[i][:support], weights[i][:support])
-                rows.append(record if i in self._traced else LocalRecord(record))
+                rows.append((name, entropy[i], ids[i][:support], weights[i][:support]))
         return rows
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, row: int):
+        position = self._position_of.get(row)
+        if position is None:
+            return None
         if self._rows is None:
             self._rows = self._to_host()
-        return self._rows[i]
+        record = self._rows[position]
+        if record[0] == THINK and row not in self._traced:
+            return LocalRecord(record)
+        return record
 
 
 def _around_model_runner_sample(original, model_runner, logits_output, forward_batch, *args, **kwargs):
@@ -98,10 +112,9 @@ def _around_model_runner_sample(original, model_runner, logits_output, forward_b
         delattr(logits_output, PLAN_ATTR)
 
 
-def seeded_plain_tokens(logits: torch.Tensor, sampling_info, seeded, index: torch.Tensor,
-                        positions: torch.Tensor) -> torch.Tensor:
-    """SGLang's own sampling settings for the seeded plain rows (``index``), drawn from
-    their seeds."""
+def seeded_plain_tokens(logits: torch.Tensor, sampling_info, seeded, positions: torch.Tensor) -> torch.Tensor:
+    """SGLang's own sampling settings for the seeded plain rows, drawn from their seeds."""
+    index = seeded.index_tensor
     return sample_tokens(
         logits.index_select(0, index),
         temperature=sampling_info.temperatures.view(-1).index_select(0, index),
@@ -114,29 +127,81 @@ def seeded_plain_tokens(logits: torch.Tensor, sampling_info, seeded, index: torc
     )
 
 
-def _around_sampler_forward(original, sampler, logits_output, sampling_info, *args, **kwargs):
+def sglang_can_take_rows(sampling_info, return_logprob: bool) -> bool:
+    """Whether SGLang's sampler may be run on a subset of the batch's rows: nothing it does
+    for the batch besides sampling (logprobs, sampling masks, per-row logit processors,
+    watermarks) depends on seeing every row."""
+    return (not return_logprob
+            and getattr(sampling_info, "sampling_mask_batch_indices", None) is None
+            and not getattr(sampling_info, "has_custom_logit_processor", False)
+            and not getattr(sampling_info, "has_watermark_candidates", False))
+
+
+def sampling_info_for(sampling_info, rows):
+    """A shallow copy of SGLang's sampling info for the batch rows ``rows`` (plan.SglangRows):
+    the per-row tensors its sampler reads, and its batch flags derived from those rows alone."""
+    index = rows.index_tensor
+    subset = copy.copy(sampling_info)
+    for name in ("temperatures", "top_ps", "top_ks", "min_ps", "sampling_seed"):
+        value = getattr(sampling_info, name, None)
+        if value is not None:
+            setattr(subset, name, value.index_select(0, index))
+    for name in ("is_all_greedy", "need_top_p_sampling", "need_top_k_sampling",
+                 "need_min_p_sampling", "max_top_k"):
+        setattr(subset, name, getattr(rows, name))
+    return subset
+
+
+def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob,
+                   positions, args, kwargs) -> torch.Tensor:
+    """SGLang's sampler on the rows the plugin does not sample (all rows when it must see
+    them all); [B] ids, meaningful on those rows."""
+    logits = logits_output.next_token_logits
+    rows = plan.sglang
+    whole = rows is None or not sglang_can_take_rows(sampling_info, return_logprob)
+    if whole:
+        return original(sampler, logits_output, sampling_info, return_logprob, *args, positions, **kwargs)
+    next_ids = torch.zeros(logits.shape[0], dtype=torch.int64, device=logits.device)
+    if not rows.index:
+        return next_ids
+    subset_output = copy.copy(logits_output)
+    subset_output.next_token_logits = logits.index_select(0, rows.index_tensor)
+    ids = original(sampler, subset_output, sampling_info_for(sampling_info, rows), return_logprob,
+                   *args, positions.index_select(0, rows.index_tensor), **kwargs)
+    return next_ids.index_copy(0, rows.index_tensor, ids.to(next_ids.dtype))
+
+
+def _around_sampler_forward(original, sampler, logits_output, sampling_info, return_logprob,
+                            top_logprobs_nums, token_ids_logprobs, positions, **kwargs):
     carried = getattr(logits_output, PLAN_ATTR, None)
     table = runtime.get().table
+    args = (top_logprobs_nums, token_ids_logprobs)
     if carried is None or table is None:
-        return original(sampler, logits_output, sampling_info, *args, **kwargs)
+        return original(sampler, logits_output, sampling_info, return_logprob, *args, positions, **kwargs)
     plan, rows, seq_lens = carried
     logits = logits_output.next_token_logits  # [B, V]
-    batch_size = logits.shape[0]
-    rows, positions = rows[:batch_size], seq_lens[:batch_size].long()
+    # The position of the token each row samples: the number of tokens it holds so far.
+    sample_positions = seq_lens[:logits.shape[0]].long()
     result = seeded = None
-    if plan.has_soft:
-        real = plan.real if plan.real is not None else torch.ones_like(rows, dtype=torch.bool)
-        result = table.step(rows, logits, real[:batch_size], plan, positions)
+    soft = plan.soft
+    if soft is not None:
+        index = soft.index_tensor
+        result = table.step(rows.index_select(0, index), logits.index_select(0, index), soft,
+                            sample_positions.index_select(0, index))
     if plan.seeded_plain is not None:
-        seeded_index = torch.tensor(plan.seeded_plain.index, device=logits.device)
-        seeded = seeded_plain_tokens(logits, sampling_info, plan.seeded_plain, seeded_index, positions)
-    # SGLang's sampler overwrites the logits in place, so it runs last.
-    next_ids = original(sampler, logits_output, sampling_info, *args, **kwargs)
+        seeded = seeded_plain_tokens(logits, sampling_info, plan.seeded_plain, sample_positions)
+    # Run last: SGLang's sampler overwrites the logits it is given in place.
+    next_ids = _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob,
+                              positions, args, kwargs)
     if seeded is not None:
-        next_ids = next_ids.index_copy(0, seeded_index, seeded.to(next_ids.dtype))
+        next_ids = next_ids.index_copy(0, plan.seeded_plain.index_tensor, seeded.to(next_ids.dtype))
     if result is not None:
-        next_ids = torch.where(result.is_soft, result.tokens.to(next_ids.dtype), next_ids)
-        logits_output.customized_info = {META_INFO_KEY: StepRecords(result, plan.traced_rows)}
+        next_ids = next_ids.index_copy(0, soft.index_tensor, result.tokens.to(next_ids.dtype))
+        logits_output.customized_info = {
+            META_INFO_KEY: StepRecords(result, soft.position_of(), plan.traced_rows)}
+    # The plugin's rows replaced SGLang's choice after SGLang's own cross-rank sync:
+    # sync the final ids the way SGLang syncs its own (when it does: see its sampler).
+    sampler._sync_token_ids_across_tp(next_ids, sampling_info)
     return next_ids
 
 

@@ -1,0 +1,160 @@
+"""What one forward batch asks of the plugin, decided on the host when SGLang builds it.
+
+The plan is built once per forward batch (hooks/batch.py) and travels on the batch, so
+the embedding and sampling hooks read the facts of the batch they run, however late
+SGLang samples it. Every row of a batch is sampled by exactly one of three samplers:
+
+* soft rows (:class:`SoftRows`): soft-thinking requests whose sample counts, sampled
+  by the table (state.py). They are grouped by how much of the sorted vocabulary their
+  settings need (:func:`group_soft_rows`), so one request with no top-k limit or with
+  Dirichlet noise sorts the whole vocabulary for itself, not for the whole batch;
+* seeded plain rows (:class:`SeededRows`): plain requests with a seed, sampled by the
+  plugin from draws of that seed (draws.py);
+* every other row (:class:`SglangRows`): SGLang's own sampler, given those rows only.
+
+Plain data and host-side arithmetic; no SGLang import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.state import RequestSettings
+
+
+@dataclass
+class ExtendInputs:
+    """Positions of an extend batch whose input is a concept token.
+
+    ``positions`` index the batch's flattened tokens. A position takes
+    ``sum_i weights[i] * E[ids[i]]`` where ``use`` is set and keeps its token's own
+    embedding elsewhere. Two sources: the thinking steps of a request re-prefilled after
+    a retraction (its recorded concept tokens), and the decode rows of a mixed
+    prefill+decode batch (their current concept token, read from the table).
+    """
+
+    positions: torch.Tensor  # [N] int64
+    ids: torch.Tensor  # [N, K]
+    weights: torch.Tensor  # [N, K]
+    use: torch.Tensor  # [N] bool
+
+
+@dataclass
+class SeededRows:
+    """Batch rows of plain requests that carry a seed, with their seeds."""
+
+    index: list[int]
+    seeds: list[int]
+    fetch_k: int  # tokens their top_k keeps at most (the vocabulary when one has no limit)
+    index_tensor: torch.Tensor | None = None  # ``index`` on the batch's device
+
+
+@dataclass
+class SoftGroup:
+    """Soft rows ``start:stop`` (in :class:`SoftRows` order) that share fetch sizes."""
+
+    start: int
+    stop: int
+    k_used: int  # the group's largest max_topk
+    fetch_k_think: int  # sorted tokens the concept token needs (concept.required_fetch_k)
+    fetch_k_answer: int  # sorted tokens the after-thinking sample needs
+    any_noise: bool
+
+    @property
+    def fetch_k(self) -> int:
+        """One sorted prefix serves both: the order of the logits is every temperature's."""
+        return max(self.fetch_k_think, self.fetch_k_answer)
+
+
+@dataclass
+class SoftRows:
+    """The soft-thinking rows of a batch whose sample counts, ordered group by group."""
+
+    index: list[int]  # batch rows
+    groups: list[SoftGroup]
+    k_used: int  # the largest max_topk of all
+    index_tensor: torch.Tensor | None = None  # ``index`` on the batch's device
+
+    def position_of(self) -> dict[int, int]:
+        """Batch row -> its place in this order."""
+        return {row: i for i, row in enumerate(self.index)}
+
+
+def think_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
+    """Sorted tokens a request's concept token needs (DESIGN §4 steps 3-5).
+
+    Its ``max_topk`` and its finite thinking ``top_k`` (the top-k set's mass renormalises
+    top-p); Dirichlet noise draws over the whole support of step 3, which a finite top_k
+    bounds and which is otherwise the vocabulary.
+    """
+    finite = [settings.top_k] if settings.top_k < C.TOP_K_ALL else []
+    wide = settings.noise_kind == C.NOISE_DIRICHLET and not finite
+    return C.required_fetch_k(vocab_size, settings.max_topk, finite, full_support=wide)
+
+
+def answer_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
+    """Sorted tokens a request's after-thinking sample needs: its finite top_k, else all."""
+    top_k = settings.after_top_k
+    return C.required_fetch_k(vocab_size, 1, [top_k] if top_k < C.TOP_K_ALL else [],
+                              full_support=top_k >= C.TOP_K_ALL)
+
+
+def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_size: int) -> SoftRows:
+    """Soft rows in at most two groups: those that need only a short sorted prefix, then
+    those that need the whole sorted vocabulary (no top-k limit, or Dirichlet noise over
+    an unbounded support). A request therefore never widens another request's step."""
+    narrow, wide = [], []
+    for row, s in zip(index, settings):
+        think, answer = think_fetch_k(s, vocab_size), answer_fetch_k(s, vocab_size)
+        (wide if max(think, answer) >= vocab_size else narrow).append((row, s, think, answer))
+    ordered, groups = [], []
+    for members in (narrow, wide):
+        if not members:
+            continue
+        start = len(ordered)
+        ordered.extend(members)
+        groups.append(SoftGroup(
+            start=start, stop=len(ordered),
+            k_used=max(s.max_topk for _, s, _, _ in members),
+            fetch_k_think=max(think for _, _, think, _ in members),
+            fetch_k_answer=max(answer for _, _, _, answer in members),
+            any_noise=any(s.noise_kind != C.NOISE_NONE for _, s, _, _ in members)))
+    return SoftRows(index=[row for row, _, _, _ in ordered], groups=groups,
+                    k_used=max((g.k_used for g in groups), default=0))
+
+
+@dataclass
+class SglangRows:
+    """The rows left to SGLang's own sampler, and its batch-wide flags for just those rows
+    (the flags SGLang derives from its requests' sampling parameters)."""
+
+    index: list[int]
+    is_all_greedy: bool = False
+    need_top_p_sampling: bool = True
+    need_top_k_sampling: bool = True
+    need_min_p_sampling: bool = True
+    max_top_k: int | None = None  # an upper bound on the rows' top_k, None for no limit
+    index_tensor: torch.Tensor | None = None  # ``index`` on the batch's device
+
+
+@dataclass
+class BatchPlan:
+    """One forward batch's soft-thinking facts (see the module docstring)."""
+
+    batch_size: int
+    soft: SoftRows | None = None
+    seeded_plain: SeededRows | None = None
+    sglang: SglangRows | None = None
+    extend_inputs: ExtendInputs | None = None
+    traced_rows: frozenset[int] = field(default_factory=frozenset)  # rows that asked for their trace
+
+    @property
+    def has_soft(self) -> bool:
+        return self.soft is not None
+
+    @property
+    def has_work(self) -> bool:
+        return self.soft is not None or self.seeded_plain is not None

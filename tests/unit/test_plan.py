@@ -1,0 +1,115 @@
+"""Soft rows grouped by what they fetch (plan.py), and the grouped one-pass step against the
+maths of DESIGN §4 computed row by row over the whole vocabulary."""
+
+import pytest
+import torch
+from request_settings import request_settings
+
+from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.draws import RowDraws
+from sglang_soft_thinking.plan import group_soft_rows
+from sglang_soft_thinking.state import (
+    KIND_ANSWER, KIND_THINK, PHASE_ANSWER, RequestSettings, RowState, SoftThinkingTable,
+)
+
+VOCAB = 200
+K_MAX = 8
+UNLIMITED = C.TOP_K_ALL
+
+# Mixed per-row settings: narrow rows, one with no after-thinking top-k limit, Dirichlet
+# noise with and without a thinking top-k, Gumbel noise, min-p and top-p cuts.
+MIXED = [
+    dict(max_topk=3, after_top_k=20, after_temperature=0.7),
+    dict(max_topk=5, top_k=40, top_p=0.9, after_top_k=UNLIMITED, after_temperature=0.9, after_top_p=0.8),
+    dict(max_topk=4, noise_kind=C.NOISE_DIRICHLET, noise_param=2.0, after_top_k=10, after_temperature=1.0),
+    dict(max_topk=6, top_k=30, noise_kind=C.NOISE_DIRICHLET, noise_param=0.5, after_top_k=5,
+         after_temperature=0.5),
+    dict(max_topk=8, noise_kind=C.NOISE_GUMBEL, noise_param=0.7, min_p=0.01, after_top_k=30,
+         after_temperature=1.2, after_min_p=0.05),
+    dict(max_topk=2, temperature=0.6, after_top_k=1, after_temperature=0.8),
+]
+
+
+def settings(seed: int, **overrides) -> RequestSettings:
+    return request_settings(seed=seed, think_end_ids=[VOCAB - 1], **overrides)
+
+
+def test_rows_that_need_the_whole_vocabulary_are_a_group_of_their_own():
+    requests = [settings(i, **overrides) for i, overrides in enumerate(MIXED)]
+    soft = group_soft_rows([10, 11, 12, 13, 14, 15], requests, VOCAB)
+    # No after-thinking top-k limit (11) and Dirichlet noise with no thinking top-k (12).
+    assert soft.index == [10, 13, 14, 15, 11, 12]
+    narrow, wide = soft.groups
+    assert (narrow.start, narrow.stop, wide.start, wide.stop) == (0, 4, 4, 6)
+    assert narrow.fetch_k_think == 30 and narrow.fetch_k_answer == 30 and narrow.k_used == 8
+    assert wide.fetch_k == VOCAB and wide.k_used == 5
+    assert narrow.any_noise and wide.any_noise and soft.k_used == 8
+
+
+def test_a_batch_without_wide_rows_fetches_a_short_prefix():
+    soft = group_soft_rows([0, 1], [settings(0, max_topk=4, after_top_k=20),
+                                    settings(1, max_topk=6, top_k=12, after_top_k=8)], VOCAB)
+    (group,) = soft.groups
+    assert group.fetch_k_think == 12 and group.fetch_k_answer == 20 and group.fetch_k == 20
+
+
+def reference_row(logits, s: RequestSettings, position: int):
+    """DESIGN §4 for one row over the whole sorted vocabulary, with the row's own draws."""
+    draws = RowDraws(torch.tensor([s.seed]), torch.tensor([position]))
+    concept = C.concept_token(
+        logits.unsqueeze(0), temperature=torch.tensor([s.temperature]), top_k=torch.tensor([s.top_k]),
+        top_p=torch.tensor([s.top_p]), min_p=torch.tensor([s.min_p]), max_topk=torch.tensor([s.max_topk]),
+        k_max=s.max_topk, fetch_k=VOCAB, noise_kind=torch.tensor([s.noise_kind]),
+        noise_param=torch.tensor([s.noise_param]), draws=draws)
+    answer = C.sample_tokens(
+        logits.unsqueeze(0), temperature=torch.tensor([s.after_temperature]),
+        top_k=torch.tensor([s.after_top_k]), top_p=torch.tensor([s.after_top_p]),
+        min_p=torch.tensor([s.after_min_p]), fetch_k=VOCAB, draws=draws)
+    return concept, answer.item()
+
+
+@pytest.mark.parametrize("trial", range(5))
+def test_the_grouped_step_equals_the_maths_row_by_row(trial):
+    torch.manual_seed(trial)
+    requests = [settings(100 + 7 * trial + i, **overrides) for i, overrides in enumerate(MIXED)] * 2
+    rows = list(range(len(requests)))
+    table = SoftThinkingTable(len(rows), K_MAX, "cpu")
+    # The second copy of each request is past its thinking: it samples an answer token.
+    states = [None] * len(MIXED) + [RowState(phase=PHASE_ANSWER)] * len(MIXED)
+    table.admit(rows, requests, states)
+    soft = group_soft_rows(rows, requests, VOCAB)
+    order = torch.tensor(soft.index)
+    logits = 3 * torch.randn(len(rows), VOCAB)
+    positions = torch.arange(len(rows)) + 17
+    result = table.step(order, logits[order], soft, positions[order])
+    for place, row in enumerate(soft.index):
+        s = requests[row]
+        concept, answer = reference_row(logits[row], s, positions[row].item())
+        k = s.max_topk
+        torch.testing.assert_close(result.weights[place, :k], concept.weights[0])
+        assert result.weights[place, k:].abs().sum() == 0
+        support = int((concept.weights[0] > 0).sum())  # past it, zero weights in any order
+        assert result.ids[place, :support].tolist() == concept.ids[0, :support].tolist()
+        torch.testing.assert_close(result.entropy[place], concept.entropy[0])
+        if row < len(MIXED):
+            assert result.kinds[place] == KIND_THINK and result.tokens[place] == concept.ids[0, 0]
+        else:
+            assert result.kinds[place] == KIND_ANSWER and result.tokens[place] == answer
+
+
+def test_a_seeded_row_steps_alike_in_any_group_and_any_order():
+    torch.manual_seed(0)
+    logits = 3 * torch.randn(VOCAB)
+    target = settings(5, max_topk=4, top_k=25, noise_kind=C.NOISE_DIRICHLET, noise_param=1.5)
+    results = []
+    for neighbours in ([], [settings(6, max_topk=8, top_k=120)], [settings(7, after_top_k=UNLIMITED)]):
+        requests = [*neighbours, target]
+        table = SoftThinkingTable(len(requests), K_MAX, "cpu")
+        table.admit(list(range(len(requests))), requests)
+        soft = group_soft_rows(list(range(len(requests))), requests, VOCAB)
+        order = torch.tensor(soft.index)
+        batch_logits = torch.stack([3 * torch.randn(VOCAB) for _ in neighbours] + [logits])
+        result = table.step(order, batch_logits[order], soft, torch.full((len(requests),), 9))
+        place = soft.index.index(len(requests) - 1)
+        results.append((result.ids[place, :4].tolist(), result.weights[place, :4].tolist()))
+    assert results[1] == results[0] and results[2] == results[0]
