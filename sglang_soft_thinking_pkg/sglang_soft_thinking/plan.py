@@ -144,7 +144,6 @@ class SglangRows:
 class BatchPlan:
     """One forward batch's soft-thinking facts (see the module docstring)."""
 
-    batch_size: int
     soft: SoftRows | None = None
     seeded_plain: SeededRows | None = None
     sglang: SglangRows | None = None

@@ -100,7 +100,7 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
     reqs = batch.reqs
     settings = [_settings_of(req) for req in reqs]  # None for a plain request
     device = forward_batch.req_pool_indices.device
-    result = BatchPlan(batch_size=len(reqs), seeded_plain=seeded_plain_rows(reqs, settings, vocab_size))
+    result = BatchPlan(seeded_plain=seeded_plain_rows(reqs, settings, vocab_size))
     if any(s is not None for s in settings):
         if forward_batch.forward_mode.is_decode():
             counted = [s is not None for s in settings]
