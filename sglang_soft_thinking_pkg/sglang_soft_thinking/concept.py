@@ -127,9 +127,8 @@ def gumbel_softmax_noise(weights: torch.Tensor, tau: torch.Tensor, draws: RowDra
 
 def keep_top(ids: torch.Tensor, weights: torch.Tensor, max_topk: torch.Tensor, k_max: int):
     """Step 5: sort by weight, keep each row's ``max_topk`` largest (<= k_max columns), renormalise."""
-    weights, order = weights.sort(dim=-1, descending=True)
+    weights, order = weights.topk(min(k_max, weights.shape[1]), dim=-1)  # sorted, descending
     ids = ids.gather(1, order)
-    weights, ids = weights[:, :k_max], ids[:, :k_max]
     positions = torch.arange(weights.shape[1], device=weights.device)
     weights = weights * (positions.unsqueeze(0) < max_topk.unsqueeze(1))
     return ids, renormalise(weights)
@@ -167,16 +166,21 @@ def concept_from_prefix(
     noise_kind: torch.Tensor | None = None,
     noise_param: torch.Tensor | None = None,
     draws: RowDraws | None = None,
+    noise_kinds: frozenset[int] = frozenset({NOISE_GUMBEL, NOISE_DIRICHLET}),
 ) -> ConceptToken:
-    """Steps 3-5 on the sorted prefix of steps 1-2."""
+    """Steps 3-5 on the sorted prefix of steps 1-2.
+
+    ``noise_kinds``: the kinds ``noise_kind`` may hold (known on the host); a kind no row
+    draws is not computed.
+    """
     weights = renormalise(prefix.probs * prefix_keep_mask(prefix.probs, top_k, top_p, min_p))
     if noise_kind is not None and draws is None:
         draws = RowDraws.unseeded(weights.shape[0], weights.device)
-    if noise_kind is not None:
+    if noise_kind is not None and NOISE_DIRICHLET in noise_kinds:
         is_dirichlet = (noise_kind == NOISE_DIRICHLET).unsqueeze(1)
         weights = torch.where(is_dirichlet, dirichlet_noise(weights, noise_param, draws), weights)
     ids, weights = keep_top(prefix.ids, weights, max_topk, k_max)
-    if noise_kind is not None:
+    if noise_kind is not None and NOISE_GUMBEL in noise_kinds:
         is_gumbel = (noise_kind == NOISE_GUMBEL).unsqueeze(1)
         noisy = gumbel_softmax_noise(weights, noise_param, draws)
         weights = torch.where(is_gumbel, noisy, weights)

@@ -50,6 +50,7 @@ class SeededRows:
     seeds: list[int]
     fetch_k: int  # tokens their top_k keeps at most (the vocabulary when one has no limit)
     index_tensor: torch.Tensor | None = None  # ``index`` on the batch's device
+    seeds_tensor: torch.Tensor | None = None  # ``seeds`` on the batch's device
 
 
 @dataclass
@@ -61,7 +62,7 @@ class SoftGroup:
     k_used: int  # the group's largest max_topk
     fetch_k_think: int  # sorted tokens the concept token needs (concept.required_fetch_k)
     fetch_k_answer: int  # sorted tokens the after-thinking sample needs
-    any_noise: bool
+    noise_kinds: frozenset[int] = frozenset()  # the noise kinds its rows draw (concept.NOISE_*)
 
     @property
     def fetch_k(self) -> int:
@@ -103,15 +104,20 @@ def answer_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
 
 
 def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_size: int) -> SoftRows:
-    """Soft rows in at most two groups: those that need only a short sorted prefix, then
-    those that need the whole sorted vocabulary (no top-k limit, or Dirichlet noise over
-    an unbounded support). A request therefore never widens another request's step."""
-    narrow, wide = [], []
+    """Soft rows in at most three groups: those that need only a short sorted prefix, then
+    those that need the whole sorted vocabulary (no top-k limit), then those that also draw
+    Dirichlet noise over it (a Gamma draw per token). A request therefore never widens
+    another request's step, nor makes it draw noise it did not ask for."""
+    narrow, wide, wide_dirichlet = [], [], []
     for row, s in zip(index, settings):
         think, answer = think_fetch_k(s, vocab_size), answer_fetch_k(s, vocab_size)
-        (wide if max(think, answer) >= vocab_size else narrow).append((row, s, think, answer))
+        if max(think, answer) < vocab_size:
+            members = narrow
+        else:
+            members = wide_dirichlet if s.noise_kind == C.NOISE_DIRICHLET else wide
+        members.append((row, s, think, answer))
     ordered, groups = [], []
-    for members in (narrow, wide):
+    for members in (narrow, wide, wide_dirichlet):
         if not members:
             continue
         start = len(ordered)
@@ -121,7 +127,7 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
             k_used=max(s.max_topk for _, s, _, _ in members),
             fetch_k_think=max(think for _, _, think, _ in members),
             fetch_k_answer=max(answer for _, _, _, answer in members),
-            any_noise=any(s.noise_kind != C.NOISE_NONE for _, s, _, _ in members)))
+            noise_kinds=frozenset(s.noise_kind for _, s, _, _ in members) - {C.NOISE_NONE}))
     return SoftRows(index=[row for row, _, _, _ in ordered], groups=groups,
                     k_used=max((g.k_used for g in groups), default=0))
 

@@ -254,13 +254,13 @@ class SoftThinkingTable:
         prefix = C.thinking_prefix(logits, self.temperature[rows], group.fetch_k)
         think_prefix = C.Prefix(ids=prefix.ids[:, :group.fetch_k_think],
                                 probs=prefix.probs[:, :group.fetch_k_think], entropy=prefix.entropy)
-        noise = group.any_noise
+        noise = bool(group.noise_kinds)
         concept = C.concept_from_prefix(
             think_prefix, top_k=self.top_k[rows], top_p=self.top_p[rows],
             min_p=self.min_p[rows], max_topk=self.max_topk[rows], k_max=group.k_used,
             noise_kind=self.noise_kind[rows] if noise else None,
             noise_param=self.noise_param[rows] if noise else None,
-            draws=draws,
+            draws=draws, noise_kinds=group.noise_kinds,
         )
         answer = C.sample_tokens(
             logits, temperature=self.after_temperature[rows], top_k=self.after_top_k[rows],

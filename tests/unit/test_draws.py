@@ -4,7 +4,7 @@ import torch
 from request_settings import all_rows, request_settings
 
 from sglang_soft_thinking import concept as C
-from sglang_soft_thinking.draws import seed_of, uniforms
+from sglang_soft_thinking.draws import RETRY_FROM_WIDTH, gammas, seed_of, uniforms
 from sglang_soft_thinking.state import RequestSettings, SoftThinkingTable
 
 VOCAB = 32
@@ -70,3 +70,26 @@ def test_a_seeded_request_draws_alike_whatever_shares_its_batch():
         alone = run_request(3, kind, neighbours=0)
         assert run_request(3, kind, neighbours=5) == alone
         assert run_request(6, kind, neighbours=2) == alone, "another row, other neighbours"
+
+
+def test_gamma_draws_have_the_gamma_mean_and_variance():
+    # Gamma(a, 1) has mean a and variance a; a < 1 goes through the u^(1/a) boost.
+    n = 60000
+    for a in (0.05, 0.7, 1.0, 3.5):
+        draws = gammas(torch.full((n, 1), a), torch.arange(n), torch.full((n,), 4))[:, 0]
+        assert (draws >= 0).all()
+        assert abs(draws.mean().item() - a) < 0.03 * max(a, 0.3), a
+        assert abs(draws.var().item() - a) < 0.06 * max(a, 0.3), a
+
+
+def test_a_wide_row_retries_only_rejected_columns_and_draws_as_a_narrow_one():
+    # From RETRY_FROM_WIDTH columns on, later tries run on the first try's rejects only;
+    # every column must still take the same value as when all tries run on all columns.
+    torch.manual_seed(5)
+    width = RETRY_FROM_WIDTH + 904
+    concentration = torch.rand(3, width) * torch.tensor([[0.01], [1.0], [40.0]])
+    seeds, positions = torch.tensor([1, 2, 3]), torch.tensor([7, 7, 8])
+    wide = gammas(concentration, seeds, positions)
+    narrow = gammas(concentration[:, :RETRY_FROM_WIDTH - 1], seeds, positions)
+    torch.testing.assert_close(wide[:, :RETRY_FROM_WIDTH - 1], narrow, rtol=0, atol=0)
+    assert (wide > 0).any(dim=1).all()

@@ -37,13 +37,16 @@ def settings(seed: int, **overrides) -> RequestSettings:
 def test_rows_that_need_the_whole_vocabulary_are_a_group_of_their_own():
     requests = [settings(i, **overrides) for i, overrides in enumerate(MIXED)]
     soft = group_soft_rows([10, 11, 12, 13, 14, 15], requests, VOCAB)
-    # No after-thinking top-k limit (11) and Dirichlet noise with no thinking top-k (12).
+    # No after-thinking top-k limit (11), then Dirichlet noise with no thinking top-k (12).
     assert soft.index == [10, 13, 14, 15, 11, 12]
-    narrow, wide = soft.groups
-    assert (narrow.start, narrow.stop, wide.start, wide.stop) == (0, 4, 4, 6)
+    narrow, wide, wide_dirichlet = soft.groups
+    assert [(g.start, g.stop) for g in soft.groups] == [(0, 4), (4, 5), (5, 6)]
     assert narrow.fetch_k_think == 30 and narrow.fetch_k_answer == 30 and narrow.k_used == 8
-    assert wide.fetch_k == VOCAB and wide.k_used == 5
-    assert narrow.any_noise and wide.any_noise and soft.k_used == 8
+    assert wide.fetch_k == VOCAB and wide.k_used == 5 and wide_dirichlet.fetch_k == VOCAB
+    # Only the rows that draw a kind of noise pay for it.
+    assert narrow.noise_kinds == {C.NOISE_DIRICHLET, C.NOISE_GUMBEL}
+    assert wide.noise_kinds == frozenset() and wide_dirichlet.noise_kinds == {C.NOISE_DIRICHLET}
+    assert soft.k_used == 8
 
 
 def test_a_batch_without_wide_rows_fetches_a_short_prefix():

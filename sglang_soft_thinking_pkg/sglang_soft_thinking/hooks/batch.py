@@ -117,6 +117,8 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
     for part in (result.soft, result.seeded_plain, result.sglang):
         if part is not None:
             part.index_tensor = _on_device(part.index, device)
+    if result.seeded_plain is not None:
+        result.seeded_plain.seeds_tensor = _on_device(result.seeded_plain.seeds, device)
     return result
 
 

@@ -122,7 +122,7 @@ def seeded_plain_tokens(logits: torch.Tensor, sampling_info, seeded, positions: 
         top_p=sampling_info.top_ps.index_select(0, index),
         min_p=sampling_info.min_ps.index_select(0, index),
         fetch_k=seeded.fetch_k,
-        draws=RowDraws(torch.tensor(seeded.seeds, device=logits.device), positions.index_select(0, index)),
+        draws=RowDraws(seeded.seeds_tensor, positions.index_select(0, index)),
         stream=STREAM_PLAIN,
     )
 
