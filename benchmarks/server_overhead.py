@@ -66,11 +66,18 @@ def server_command(kind: str, model_path: Path, port: int, max_total_tokens: int
     return [sys.executable, "-m", "sglang.launch_server", *common, "--sleep-on-idle"]
 
 
-async def one_request(client: openai.AsyncOpenAI, model: str, topic: str, args) -> int:
+def request_bodies(args) -> list[dict]:
+    """The extra body of each request in turn: ``args.extra_bodies`` (request i takes item
+    i modulo their number), else ``args.extra_body`` for every request."""
+    return getattr(args, "extra_bodies", None) or [getattr(args, "extra_body", {})]
+
+
+async def one_request(client: openai.AsyncOpenAI, model: str, topic: str, args,
+                      extra_body: dict | None = None) -> int:
     """Output tokens of one chat request, as the server's usage reports them."""
     request = dict(model=model, messages=[{"role": "user", "content": f"Write about {topic}."}],
                    max_tokens=args.output_len, temperature=args.temperature,
-                   extra_body={"ignore_eos": True, **getattr(args, "extra_body", {})})
+                   extra_body={"ignore_eos": True, **(extra_body or {})})
     if not args.stream:
         response = await client.chat.completions.create(**request)
         return response.usage.completion_tokens
@@ -93,11 +100,13 @@ async def measure(base_url: str, pid: int, concurrency: int, args) -> Measuremen
     limit = asyncio.Semaphore(concurrency)
     num_requests = max(args.num_prompts, concurrency)
 
+    bodies = request_bodies(args)
+
     async def bounded(i: int) -> int:
         async with limit:
-            return await one_request(client, model, TOPICS[i % len(TOPICS)], args)
+            return await one_request(client, model, TOPICS[i % len(TOPICS)], args, bodies[i % len(bodies)])
 
-    await one_request(client, model, "warming up", args)
+    await one_request(client, model, "warming up", args, bodies[0])
     start, start_cpu = time.perf_counter(), cpu_seconds(pid)
     tokens = await asyncio.gather(*(bounded(i) for i in range(num_requests)))
     seconds, cpu = time.perf_counter() - start, cpu_seconds(pid) - start_cpu
