@@ -17,6 +17,7 @@ Deletable when SGLang grows per-request decoding-state hooks.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 from pydantic import ValidationError
 
@@ -108,10 +109,16 @@ def resolve_batch(scheduler, batch) -> None:
             continue
         try:
             settings = resolve_settings(req, scheduler.tokenizer)
-        except ValueError:
-            # Validated in the server process already; should this ever fail, serve the
-            # request plainly rather than let the exception stop the scheduler.
-            logger.exception("soft thinking: request %s served without it", req.rid)
+        except ValueError as error:
+            from sglang.srt.managers.schedule_batch import FINISH_ABORT
+
+            # Validated in the server process already; should this ever fail, end the
+            # request with an error (after this step, as SGLang ends aborted requests)
+            # rather than serve it plainly behind a soft-thinking request or stop the
+            # scheduler.
+            logger.exception("soft thinking: request %s aborted", req.rid)
+            req.to_finish = FINISH_ABORT(f"soft thinking: the request's settings could not be "
+                                         f"resolved: {error}", HTTPStatus.INTERNAL_SERVER_ERROR)
             settings = None
         setattr(req, SETTINGS_ATTR, settings)
 
