@@ -112,7 +112,7 @@ def _openai_routes() -> APIRouter:
         softcot: SoftCoTService | None = request.app.state.softcot
         if is_softcot := softcot_requested(body, softcot, endpoint_is_chat=True):
             messages, question = softcot.base_messages(messages)
-        prompt = handle.chat_input_ids(messages)
+        prompt = handle.chat_input_ids(messages, body.chat_template_kwargs)
         job = _job(request, body, [prompt], "messages", arrival)
         if is_softcot:
             job.embed_overrides = [await softcot.overrides(question, prompt)]
@@ -120,7 +120,9 @@ def _openai_routes() -> APIRouter:
             return await streaming_response(chat_events(
                 handle, job, handle.model_name, body.include_usage, _observer(request, job)))
         results = await _generate(request, job)
-        return _json(chat_completion(job, handle.model_name, results, handle.tokenizer))
+        response = chat_completion(job, handle.model_name, results, handle.tokenizer)
+        _observer(request, job)(results)  # after the split, which counts reasoning tokens
+        return _json(response)
 
     @router.post("/completions")
     async def completions(request: Request) -> Response:
@@ -135,6 +137,7 @@ def _openai_routes() -> APIRouter:
             return await streaming_response(completion_events(
                 handle, job, handle.model_name, body.include_usage, _observer(request, job)))
         results = await _generate(request, job)
+        _observer(request, job)(results)
         return _json(text_completion(job, handle.model_name, results))
 
     return router
@@ -159,13 +162,10 @@ async def _parse_body(request: Request, model: type[BaseModel]):
 
 
 async def _generate(request: Request, job: GenerationJob) -> list[ChoiceResult]:
-    """Run a job to the end (not streamed) and count it in the metrics."""
+    """Run a job to the end (not streamed)."""
     handle: EngineHandle = request.app.state.engine
     outputs = await handle.generate(job)
-    results = [choice_result(job, i, output, handle.token_text)
-               for i, output in enumerate(outputs)]
-    _observer(request, job)(results)
-    return results
+    return [choice_result(job, i, output, handle.token_text) for i, output in enumerate(outputs)]
 
 
 def _observer(request: Request, job: GenerationJob) -> Callable[[list[ChoiceResult]], None]:

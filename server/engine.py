@@ -110,7 +110,6 @@ class EngineHandle:
         self.tokenizer = tokenizer
         self.model_name = model_name
         self.context_len = context_len
-        self._is_one_token: dict[str, bool] = {}
         self._token_texts: dict[int, str] = {}
 
     @classmethod
@@ -161,13 +160,16 @@ class EngineHandle:
 
     # --- prompts -------------------------------------------------------------------
 
-    def chat_input_ids(self, messages: list[dict]) -> list[int]:
+    def chat_input_ids(self, messages: list[dict], template_kwargs: dict | None = None) -> list[int]:
+        """The prompt's ids: ``messages`` through the model's chat template, with the
+        request's ``chat_template_kwargs`` as extra template variables."""
         if not getattr(self.tokenizer, "chat_template", None):
             raise invalid_request("this model has no chat template: use /v1/completions",
                                   "messages")
         try:
             return list(self.tokenizer.apply_chat_template(
-                messages, add_generation_prompt=True, tokenize=True, return_dict=False))
+                messages, add_generation_prompt=True, tokenize=True, return_dict=False,
+                **(template_kwargs or {})))
         except Exception as error:  # the template itself rejects the conversation
             raise invalid_request(f"messages: the chat template failed: {error}",
                                   "messages") from None
@@ -179,12 +181,6 @@ class EngineHandle:
             prompts = [prompts]
         return [item if isinstance(item, list) else self.tokenizer(item).input_ids
                 for item in prompts]
-
-    def is_one_token(self, text: str) -> bool:
-        if text not in self._is_one_token:
-            ids = self.tokenizer.encode(text, add_special_tokens=False)
-            self._is_one_token[text] = len(ids) == 1
-        return self._is_one_token[text]
 
     def max_new_tokens(self, input_ids: list[int], requested: int | None,
                        prompt_field: str, max_tokens_field: str) -> int:

@@ -35,7 +35,8 @@ class ServerMetrics:
                                          "generated tokens of finished requests", registry=r)
         self.thinking_tokens = Counter(
             "softthink_thinking_tokens",
-            "generated tokens before the answer (think-end string included)", registry=r)
+            "generated tokens before the answer (think-end string included), soft or plain",
+            registry=r)
         self.concept_steps = Counter("softthink_concept_token_steps",
                                      "decode steps that fed a concept token", registry=r)
         self.cold_stops = Counter("softthink_cold_stops",
@@ -62,8 +63,8 @@ class ServerMetrics:
             if result.index % n == 0:
                 self.prompt_tokens.inc(result.prompt_tokens)
             self.completion_tokens.inc(result.completion_tokens)
+            self.thinking_tokens.inc(result.thinking_tokens or 0)
             if result.soft is not None:
-                self.thinking_tokens.inc(result.soft.thinking_tokens)
                 self.concept_steps.inc(result.concept_steps)
                 if result.soft.end_reason == "cold_stop":
                     self.cold_stops.inc()

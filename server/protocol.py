@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # The most choices one request may ask for (``n``).
 MAX_N = 16
@@ -96,11 +96,37 @@ class ChatMessage(_Lenient):
         return message
 
 
+# Our chat fields a client may also send inside ``chat_template_kwargs``: sglang-router
+# rebuilds a chat body from the fields it knows and drops the others, but passes that
+# dictionary on whole.
+TEMPLATE_KWARGS_CARRIED = ("soft_thinking", "softcot")
+
+
 class ChatCompletionRequest(SamplingFields):
     messages: list[ChatMessage] = Field(min_length=1)
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
+    # SGLang's extension: extra variables for the chat template (e.g. enable_thinking).
+    chat_template_kwargs: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _carried_in_template_kwargs(cls, data: Any) -> Any:
+        """Take ``soft_thinking`` and ``softcot`` out of ``chat_template_kwargs``."""
+        kwargs = data.get("chat_template_kwargs") if isinstance(data, dict) else None
+        if not isinstance(kwargs, dict) or not any(k in kwargs for k in TEMPLATE_KWARGS_CARRIED):
+            return data
+        data, kwargs = dict(data), dict(kwargs)
+        for name in TEMPLATE_KWARGS_CARRIED:
+            if name not in kwargs:
+                continue
+            if data.get(name) is not None:
+                raise ValueError(f"{name}: given both in the body and in chat_template_kwargs; "
+                                 f"give it once")
+            data[name] = kwargs.pop(name)
+        data["chat_template_kwargs"] = kwargs
+        return data
 
     @property
     def num_top_logprobs(self) -> int | None:

@@ -52,6 +52,14 @@ class ChoiceResult:
     tokens: NewTokens | None = field(default=None, repr=False)
     reasoning_tokens: int | None = None
 
+    @property
+    def thinking_tokens(self) -> int | None:
+        """Tokens before the answer: the reasoning split's count, else the soft-thinking
+        records', else None (a choice that did not think)."""
+        if self.reasoning_tokens is not None:
+            return self.reasoning_tokens
+        return None if self.soft is None else self.soft.thinking_tokens
+
     def soft_json(self) -> dict | None:
         return None if self.soft is None else self.soft.to_json()
 
@@ -84,8 +92,7 @@ def usage_of(job: GenerationJob, results: list[ChoiceResult]) -> Usage:
     firsts = [r for r in results if r.index % job.n == 0]
     prompt_tokens = sum(r.prompt_tokens for r in firsts)
     completion_tokens = sum(r.completion_tokens for r in results)
-    reasoning = [r.reasoning_tokens if r.reasoning_tokens is not None
-                 else r.soft.thinking_tokens if r.soft is not None else None for r in results]
+    reasoning = [r.thinking_tokens for r in results]
     details = None
     if job.soft is not None or any(count is not None for count in reasoning):
         details = CompletionTokensDetails(reasoning_tokens=sum(count or 0 for count in reasoning))

@@ -4,10 +4,10 @@ The router registers each worker (it reads ``/health``, ``/server_info`` and
 ``/model_info``), spreads soft-thinking requests over both, and keeps answering when
 one worker stops: its health check (every second here) drops the dead worker and a
 request that met it is retried on the other one. Soft thinking reaches the workers two
-ways: per request on ``/v1/completions`` (the router passes that body on whole), and
-by the workers' ``--soft-thinking`` defaults for chat requests (the router rebuilds a
-chat body from the fields it knows, so a per-request ``soft_thinking`` does not get
-through it).
+ways: per request (whole in a ``/v1/completions`` body, which the router passes on; in
+``chat_template_kwargs`` on chat, since the router rebuilds a chat body from the fields
+it knows and passes that dictionary on), and by the workers' ``--soft-thinking``
+defaults.
 """
 
 from __future__ import annotations
@@ -122,6 +122,21 @@ def test_the_router_spreads_soft_thinking_requests_over_both_workers(workers, cl
     concept_steps = [a[1] - b[1] for a, b in zip(after, before)]
     assert sum(answered) == 5 and min(answered) >= 2, answered
     assert min(concept_steps) > 0, concept_steps
+
+
+def test_per_request_soft_thinking_on_chat_gets_through_the_router(client):
+    model = client.models.list().data[0].id
+
+    def chat(**extra):
+        response = client.chat.completions.create(
+            model=model, max_tokens=16, temperature=0.7, seed=1,
+            messages=[{"role": "user", "content": PROMPT}], extra_body=extra)
+        return response.choices[0].model_extra["soft_thinking"]
+
+    by_default = chat()  # the workers' defaults: a budget of 6 thinking steps
+    own = chat(chat_template_kwargs={"soft_thinking": {**SOFT, "max_thinking_tokens": 2}})
+    assert by_default["end_reason"] == own["end_reason"] == "budget"
+    assert by_default["thinking_tokens"] - own["thinking_tokens"] == 4
 
 
 def test_requests_sent_after_a_worker_stopped_are_all_answered(workers, router, client):

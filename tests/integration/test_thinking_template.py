@@ -20,6 +20,7 @@ import openai
 import pytest
 import torch
 
+from metrics_scrape import scrape
 from server_process import free_port, model_path, start_process
 
 THINKING = ("Let me think about this question carefully and then we can check each part of"
@@ -72,16 +73,21 @@ def thinking_model_path(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def client(thinking_model_path):
+def server(thinking_model_path):
     port = free_port()
     args = [sys.executable, "-m", "server", "--port", str(port), "--model-path",
             str(thinking_model_path), "--max-total-tokens", "4096", "--dtype", "float32"]
     proc = start_process(args, port, "thinking-model")
     try:
         proc.wait_healthy()
-        yield openai.OpenAI(base_url=proc.base_url, api_key="none", max_retries=0, timeout=300)
+        yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0, timeout=300)
 
 
 def chat(client, stream=False, **kwargs):
@@ -104,6 +110,18 @@ def test_plain_request_has_its_thinking_in_reasoning_content(client):
     assert getattr(response.choices[0], "soft_thinking", None) is None
     thinking_tokens = len(THINKING.split()) + 1  # the words and </think>
     assert response.usage.completion_tokens_details.reasoning_tokens == thinking_tokens
+
+
+def test_plain_thinking_counts_in_the_thinking_tokens_metric(server, client):
+    name = "softthink_thinking_tokens_total"
+    thinking_tokens = len(THINKING.split()) + 1
+    for stream in (False, True):
+        before = scrape(server).value(name)
+        if stream:
+            list(chat(client, stream=True, temperature=0))
+        else:
+            chat(client, temperature=0)
+        assert scrape(server).value(name) - before == thinking_tokens, f"stream={stream}"
 
 
 def test_plain_stream_sends_thinking_as_it_comes_and_splits_like_the_whole(client):
