@@ -4,8 +4,10 @@ The engine's outputs are cumulative; each chunk carries the text added since the
 one. A chat choice that thinks (soft thinking, or a model with a thinking template) sends
 ``reasoning_content`` deltas as its thinking tokens come, then ``content`` deltas: the
 split follows its tokens, as for a whole response (:mod:`server.reasoning`).
-The final chunk of each choice has its ``finish_reason`` (and ``soft_thinking``); with
-``stream_options.include_usage`` a last chunk carries the usage.
+The final chunk of each choice has its ``finish_reason`` (and ``soft_thinking``, its
+summary); with ``return_trace`` each earlier chunk that adds concept-token steps carries
+their trace entries as ``soft_thinking.trace``, so a client can draw the thought as it
+forms. With ``stream_options.include_usage`` a last chunk carries the usage.
 
 An error before the first chunk is raised (the route answers with its status code);
 after it, the error is sent as an event. Closing a stream aborts its engine requests.
@@ -36,6 +38,7 @@ from server.protocol import (
 )
 from server.reasoning import new_tokens, reasoning_splitter
 from server.results import ChoiceResult, choice_result, usage_of
+from sglang_soft_thinking.output import META_INFO_KEY, trace_entries
 
 DONE = "data: [DONE]\n\n"
 OnDone = Callable[[list[ChoiceResult]], None]
@@ -54,10 +57,20 @@ class Delta:
     logprobs: list[TokenLogprob] | None
     result: ChoiceResult | None
     output: dict
+    trace: list[dict] | None = None  # the concept-token steps it adds, with return_trace
+
+    def soft_thinking(self) -> dict | None:
+        """What the chunk says of soft thinking: the summary on a choice's last chunk (its
+        whole trace included), else the trace entries of the steps it adds, if any."""
+        if self.result is not None:
+            return self.result.soft_json()
+        return {"trace": self.trace} if self.trace else None
 
 
 async def _deltas(handle: EngineHandle, job: GenerationJob) -> AsyncIterator[Delta]:
     sent_chars, sent_tokens = [0] * job.num_choices, [0] * job.num_choices
+    traced = [0] * job.num_choices  # output tokens whose trace entries were sent
+    with_trace = job.soft is not None and job.soft.return_trace
     first_token_s: list[float | None] = [None] * job.num_choices
     async with aclosing(handle.stream(job)) as outputs:
         async for index, output in outputs:
@@ -74,7 +87,12 @@ async def _deltas(handle: EngineHandle, job: GenerationJob) -> AsyncIterator[Del
             if output["meta_info"].get("finish_reason") is not None:
                 result = choice_result(job, index, output)
                 result.first_token_s = first_token_s[index]
-            yield Delta(index, delta, logprobs, result, output)
+            trace = None
+            if with_trace:
+                records = output["meta_info"].get(META_INFO_KEY) or []
+                count = min(len(records), output["meta_info"]["completion_tokens"])
+                trace, traced[index] = trace_entries(records[traced[index]:count]), max(count, traced[index])
+            yield Delta(index, delta, logprobs, result, output, trace)
 
 
 async def _with_usage_and_errors(events: AsyncIterator[str], results: list[ChoiceResult],
@@ -99,13 +117,14 @@ async def _with_usage_and_errors(events: AsyncIterator[str], results: list[Choic
     yield DONE
 
 
-def _finish(choice: ChatChunkChoice | CompletionChoice, result: ChoiceResult | None,
+def _finish(choice: ChatChunkChoice | CompletionChoice, step: Delta,
             results: list[ChoiceResult]) -> None:
-    """On a choice's last chunk: keep its result, send its finish reason and soft-thinking summary."""
-    if result is not None:
-        results.append(result)
-        choice.finish_reason = result.finish_reason
-        choice.soft_thinking = result.soft_json()
+    """Soft thinking on every chunk that has some to say; on a choice's last chunk, keep
+    its result and send its finish reason."""
+    choice.soft_thinking = step.soft_thinking()
+    if step.result is not None:
+        results.append(step.result)
+        choice.finish_reason = step.result.finish_reason
 
 
 def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
@@ -132,7 +151,8 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
                     result.reasoning_tokens = splitter.reasoning_tokens
                 else:
                     reasoning, content = splitter.feed(new.ids, new.kinds)
-            if result is None and has_role[index] and not (reasoning or content or step.logprobs):
+            if (result is None and has_role[index]
+                    and not (reasoning or content or step.logprobs or step.trace)):
                 continue
             choice = ChatChunkChoice(
                 index=index,
@@ -140,7 +160,7 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
                                 content=content or None, reasoning_content=reasoning or None),
                 logprobs=None if step.logprobs is None else chat_logprobs(step.logprobs))
             has_role[index] = True
-            _finish(choice, result, results)
+            _finish(choice, step, results)
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None
@@ -160,13 +180,13 @@ def completion_events(handle: EngineHandle, job: GenerationJob, model: str,
         text_offsets = [0] * job.num_choices
         async for step in _deltas(handle, job):
             index, result = step.index, step.result
-            if result is None and not (step.text or step.logprobs):
+            if result is None and not (step.text or step.logprobs or step.trace):
                 continue
             choice = CompletionChoice(index=index, text=step.text)
             if step.logprobs is not None:
                 choice.logprobs = completion_logprobs(step.logprobs, text_offsets[index])
                 text_offsets[index] += sum(len(entry.token) for entry in step.logprobs)
-            _finish(choice, result, results)
+            _finish(choice, step, results)
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None

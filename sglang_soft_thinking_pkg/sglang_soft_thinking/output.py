@@ -55,12 +55,12 @@ def summarize(records: list | None, finish_reason: str, return_trace: bool) -> S
         end_reason = "think_end"
     else:
         end_reason = "length" if finish_reason == "length" else "stop"
-    trace = None
-    if return_trace:
-        trace = [
-            {"ids": list(r[2]), "weights": list(r[3]), "entropy": r[1]}
-            for r in records
-            if r[0] == THINK and r[2] is not None
-        ]
+    trace = trace_entries(records) if return_trace else None
     return SoftThinkingSummary(thinking_tokens, end_reason, trace)
+
+
+def trace_entries(records: list) -> list[dict]:
+    """The trace entries of the concept-token steps among ``records``, in order."""
+    return [{"ids": list(r[2]), "weights": list(r[3]), "entropy": r[1]}
+            for r in records if r is not None and r[0] == THINK and r[2] is not None]
 

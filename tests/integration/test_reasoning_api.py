@@ -121,3 +121,25 @@ def test_streamed_and_whole_responses_split_alike(openai_client, model_name, bud
     assert ("".join(streamed_content) if streamed_content else None) == (message.content or None)
     assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == \
         whole.usage.completion_tokens_details.reasoning_tokens
+
+
+@pytest.mark.parametrize("route", ["chat", "completions"])
+def test_streamed_chunks_carry_the_trace_of_the_steps_they_add(openai_client, model_name, route):
+    """With return_trace, the chunks before the last carry each thinking step's trace entry
+    as it comes; together they are the whole trace the last chunk's summary repeats."""
+    soft = {**SOFT, "max_thinking_tokens": 8, "return_trace": True}
+    if route == "chat":
+        stream = openai_client.chat.completions.create(
+            model=model_name, messages=MESSAGES, max_tokens=16, temperature=0.7, stream=True,
+            extra_body={"soft_thinking": soft})
+    else:
+        stream = openai_client.completions.create(
+            model=model_name, prompt="12 + 7 =", max_tokens=16, temperature=0.7, stream=True,
+            extra_body={"soft_thinking": soft})
+    choices = [c.choices[0] for c in stream if c.choices]
+    live = [c.model_extra.get("soft_thinking") for c in choices if not c.finish_reason]
+    pieces = [s["trace"] for s in live if s]
+    summary = [c for c in choices if c.finish_reason][0].model_extra["soft_thinking"]
+    assert len(summary["trace"]) == 8
+    assert [entry for piece in pieces for entry in piece] == summary["trace"]
+    assert len(pieces) >= 3, "the trace came in one piece"
