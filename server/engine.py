@@ -128,6 +128,7 @@ class EngineHandle:
                        "max_total_tokens": settings.max_total_tokens,
                        "max_running_requests": settings.max_running_requests}
         engine_args = {k: v for k, v in engine_args.items() if v is not None}
+        refuse_cpu_tensor_parallelism(engine_args)
         bind_cpu_ranks(engine_args)
         try:
             engine = sglang.Engine(**engine_args)
@@ -288,6 +289,25 @@ class EngineHandle:
         if text is None:
             text = self._token_texts[token_id] = self.tokenizer.decode([token_id])
         return text
+
+
+def refuse_cpu_tensor_parallelism(engine_args: dict) -> None:
+    """Refuse ``--tp-size`` above 1 where SGLang cannot run it, before it starts ranks.
+
+    On a machine without CUDA the plugin serves SGLang's CPU path a pure-torch stand-in
+    for ``sgl_kernel`` (sglang_soft_thinking.cpu.boot), which has no shared-memory
+    all-reduce; SGLang 0.5.23 then sets up NCCL for the ranks and each one fails with
+    "Expected a cuda device". Data parallelism (``--dp-size``) needs no all-reduce and works.
+    """
+    from sglang_soft_thinking.cpu import boot
+
+    tp_size = engine_args.get("tp_size", 1)
+    if tp_size > 1 and boot.is_active():
+        raise EngineStartError(
+            f"--tp-size {tp_size}: tensor parallelism on a CPU needs SGLang's CPU kernels "
+            f"(sgl-kernel built for CPU, with its shared-memory all-reduce), which this "
+            f"environment does not have; use --dp-size for several ranks on a CPU, or a GPU "
+            f"machine for tensor parallelism")
 
 
 def bind_cpu_ranks(engine_args: dict) -> None:

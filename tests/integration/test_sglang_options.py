@@ -119,6 +119,21 @@ def test_an_option_soft_thinking_cannot_run_with_stops_the_start_with_a_clear_me
     assert "Traceback" not in result.stderr
 
 
+def test_tensor_parallelism_without_cpu_kernels_stops_the_start_with_a_clear_message():
+    # This machine runs SGLang's CPU path on the sgl_kernel stand-in (no shared-memory
+    # all-reduce): SGLang itself would fail in each rank with "Expected a cuda device".
+    from sglang_soft_thinking.cpu import boot
+
+    if not boot.is_active():
+        pytest.skip("a machine with CUDA or real CPU kernels can run tensor parallelism")
+    args = [sys.executable, "-m", "server", "--port", str(free_port()), "--model-path",
+            str(model_path()), "--max-total-tokens", "4096", "--tp-size", "2"]
+    result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "--tp-size 2: tensor parallelism on a CPU" in result.stderr
+    assert "--dp-size" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_data_parallel_server_serves_soft_and_plain_requests_on_both_ranks():
     """``--dp-size 2``: two schedulers, each with its own soft-thinking state. On a CPU with
     one NUMA node the server gives each rank its own cores (SGLang alone refuses to)."""
