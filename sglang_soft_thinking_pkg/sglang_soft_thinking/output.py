@@ -8,7 +8,8 @@ soft thinking, else a tuple ``(kind, entropy, ids, weights)``:
   think-end token the engine wrote because Cold Stop fired or the budget ran out,
   ``"answer"`` for a token sampled after thinking;
 * ``entropy`` -- the step's entropy in nats (``"think"`` steps only, else None);
-* ``ids`` / ``weights`` -- the concept token, sorted by weight (``"think"`` steps only),
+* ``ids`` / ``weights`` -- the concept token (``"think"`` steps only): sorted by weight,
+  except that with the mixture of inputs ``ids[0]`` is the sampled token (mixture.py);
   when the request asked for ``return_trace`` (else None). The scheduler keeps them for
   every request, since a request SGLang retracts is resumed from its records (resume.py).
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
+                      model_validator)
 
 # The largest max_topk a request may ask for. The engine sizes its per-request
 # buffers by it; set SOFTTHINK_MAX_TOPK (or the server's --max-topk-limit) to change it.
@@ -54,8 +55,20 @@ class AfterThinking(_Strict):
         return self
 
 
+# How a thinking step turns the model's distribution into the next input (DESIGN §4):
+#   concept            Soft Thinking: the concept token, ids[0] written to the text;
+#   mixture_of_inputs  Mixture of Inputs (Zhuang et al. 2025): a token sampled as usual is
+#                      written; the next input blends it with the distribution (mixture.py).
+METHODS = ("concept", "mixture_of_inputs")
+
+
 class SoftThinkingParams(_Strict):
+    """The DESIGN §5 object. Adding a parameter: a field here, which also gives its flat
+    name (the field's own name; ``after_thinking_*`` for the nested ones), and a field of
+    ``state.RequestSettings`` filled in ``hooks/requests.resolve_settings``."""
+
     enabled: bool = True
+    method: Literal[METHODS] = "concept"
     max_topk: int = Field(10, ge=1)
     min_p: float = Field(0.001, ge=0, le=1)
     early_stopping_entropy_threshold: float = Field(0.01, ge=0)
@@ -65,6 +78,17 @@ class SoftThinkingParams(_Strict):
     noise: Noise | None = None
     after_thinking: AfterThinking = AfterThinking()
     return_trace: bool = False
+    # mixture_of_inputs: the concentration of the Dirichlet prior on the sampled token;
+    # larger keeps more of the sampled token, smaller more of the distribution.
+    beta: float = Field(1.0, ge=0)
+
+    @field_validator("noise")
+    @classmethod
+    def _noise_needs_concept(cls, value, info: ValidationInfo):
+        method = info.data.get("method", "concept")  # declared above noise, so checked first
+        if value is not None and method != "concept":
+            raise ValueError(f"noise applies to the concept method only, not {method}")
+        return value
 
     @field_validator("max_topk")
     @classmethod
@@ -81,14 +105,9 @@ class SoftThinkingParams(_Strict):
         if unknown:
             raise ValueError(f"unknown soft-thinking parameter(s): {', '.join(unknown)}")
         nested: dict[str, Any] = {"enabled": bool(flat.get("enable_soft_thinking", True))}
-        for name in ("max_topk", "min_p", "early_stopping_entropy_threshold",
-                     "early_stopping_length_threshold", "think_end_str",
-                     "max_thinking_tokens", "return_trace"):
-            if name in flat:
-                nested[name] = flat[name]
+        nested.update({name: flat[name] for name in _SCALAR_FIELDS if name in flat})
         after = {key: flat[f"after_thinking_{key}"]
-                 for key in ("temperature", "top_p", "top_k", "min_p")
-                 if f"after_thinking_{key}" in flat}
+                 for key in AfterThinking.model_fields if f"after_thinking_{key}" in flat}
         if after:
             nested["after_thinking"] = after
         if flat.get("add_noise_gumbel_softmax"):
@@ -103,13 +122,8 @@ class SoftThinkingParams(_Strict):
 
     def to_flat(self) -> dict[str, Any]:
         """The reference fork's flat names: JSON scalars only, as SGLang's custom_params requires."""
-        flat: dict[str, Any] = {
-            "enable_soft_thinking": self.enabled, "max_topk": self.max_topk, "min_p": self.min_p,
-            "early_stopping_entropy_threshold": self.early_stopping_entropy_threshold,
-            "early_stopping_length_threshold": self.early_stopping_length_threshold,
-            "think_end_str": self.think_end_str, "max_thinking_tokens": self.max_thinking_tokens,
-            "return_trace": self.return_trace,
-        }
+        flat: dict[str, Any] = {"enable_soft_thinking": self.enabled}
+        flat.update({name: getattr(self, name) for name in _SCALAR_FIELDS})
         for key, value in self.after_thinking.model_dump().items():
             flat[f"after_thinking_{key}"] = value
         if isinstance(self.noise, GumbelNoise):
@@ -149,17 +163,15 @@ class SoftThinkingParams(_Strict):
         return params if params.enabled else None
 
 
-FLAT_NAMES = (
-    "enable_soft_thinking", "max_topk", "min_p", "early_stopping_entropy_threshold",
-    "early_stopping_length_threshold", "think_end_str", "max_thinking_tokens",
-    "return_trace", "after_thinking_temperature", "after_thinking_top_p",
-    "after_thinking_top_k", "after_thinking_min_p", "add_noise_gumbel_softmax",
-    "gumbel_softmax_temperature", "add_noise_dirichlet", "dirichlet_alpha",
-    "dirichlet_temperature",
-)
+# The fields whose flat name is their own: every field but the three below.
+_SCALAR_FIELDS = tuple(name for name in SoftThinkingParams.model_fields
+                       if name not in ("enabled", "noise", "after_thinking"))
+_NOISE_FLAT_NAMES = ("add_noise_gumbel_softmax", "gumbel_softmax_temperature", "add_noise_dirichlet",
+                     "dirichlet_alpha", "dirichlet_temperature")
+FLAT_NAMES = ("enable_soft_thinking", *_SCALAR_FIELDS,
+              *(f"after_thinking_{key}" for key in AfterThinking.model_fields), *_NOISE_FLAT_NAMES)
 # Flat names that never appear in the nested form, so their presence tells the forms apart.
-_FLAT_ONLY = {"enable_soft_thinking", "add_noise_gumbel_softmax", "gumbel_softmax_temperature",
-              "add_noise_dirichlet", "dirichlet_alpha", "dirichlet_temperature"}
+_FLAT_ONLY = {"enable_soft_thinking", *_NOISE_FLAT_NAMES}
 
 
 def describe_validation_error(error: ValidationError, prefix: str = "soft_thinking") -> str:

@@ -59,10 +59,11 @@ class SoftGroup:
 
     start: int
     stop: int
-    k_used: int  # the group's largest max_topk
+    k_used: int  # the group's widest concept token (RequestSettings.width)
     fetch_k_think: int  # sorted tokens the concept token needs (concept.required_fetch_k)
     fetch_k_answer: int  # sorted tokens the after-thinking sample needs
     noise_kinds: frozenset[int] = frozenset()  # the noise kinds its rows draw (concept.NOISE_*)
+    methods: frozenset[int] = frozenset({C.METHOD_CONCEPT})  # its rows' methods (concept.METHOD_*)
 
     @property
     def fetch_k(self) -> int:
@@ -76,7 +77,7 @@ class SoftRows:
 
     index: list[int]  # batch rows
     groups: list[SoftGroup]
-    k_used: int  # the largest max_topk of all
+    k_used: int  # the widest concept token of all
     index_tensor: torch.Tensor | None = None  # ``index`` on the batch's device
 
     def position_of(self) -> dict[int, int]:
@@ -89,11 +90,13 @@ def think_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
 
     Its ``max_topk`` and its finite thinking ``top_k`` (the top-k set's mass renormalises
     top-p); Dirichlet noise draws over the whole support of step 3, which a finite top_k
-    bounds and which is otherwise the vocabulary.
+    bounds and which is otherwise the vocabulary. The mixture of inputs samples its text
+    token from the same support.
     """
     finite = [settings.top_k] if settings.top_k < C.TOP_K_ALL else []
-    wide = settings.noise_kind == C.NOISE_DIRICHLET and not finite
-    return C.required_fetch_k(vocab_size, settings.max_topk, finite, full_support=wide)
+    whole_support = (settings.noise_kind == C.NOISE_DIRICHLET
+                     or settings.method == C.METHOD_MIXTURE_OF_INPUTS)
+    return C.required_fetch_k(vocab_size, settings.width, finite, full_support=whole_support and not finite)
 
 
 def answer_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
@@ -124,10 +127,11 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
         ordered.extend(members)
         groups.append(SoftGroup(
             start=start, stop=len(ordered),
-            k_used=max(s.max_topk for _, s, _, _ in members),
+            k_used=max(s.width for _, s, _, _ in members),
             fetch_k_think=max(think for _, _, think, _ in members),
             fetch_k_answer=max(answer for _, _, _, answer in members),
-            noise_kinds=frozenset(s.noise_kind for _, s, _, _ in members) - {C.NOISE_NONE}))
+            noise_kinds=frozenset(s.noise_kind for _, s, _, _ in members) - {C.NOISE_NONE},
+            methods=frozenset(s.method for _, s, _, _ in members)))
     return SoftRows(index=[row for row, _, _, _ in ordered], groups=groups,
                     k_used=max((g.k_used for g in groups), default=0))
 

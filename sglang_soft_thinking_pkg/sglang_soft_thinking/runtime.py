@@ -39,9 +39,10 @@ class Runtime:
 
     def create_table(self, num_rows: int, device: torch.device | str) -> SoftThinkingTable:
         if self.table is None:
-            self.table = SoftThinkingTable(num_rows, max_topk_limit(), device)
+            # One column more than the largest max_topk: a mixture-of-inputs row's sampled token.
+            self.table = SoftThinkingTable(num_rows, max_topk_limit() + 1, device)
             logger.info("soft thinking: state table with %d rows, max_topk limit %d, on %s",
-                        num_rows, self.table.k_max, device)
+                        num_rows, max_topk_limit(), device)
         return self.table
 
     def tokenize_think_end(self, tokenizer, text: str) -> list[int]:

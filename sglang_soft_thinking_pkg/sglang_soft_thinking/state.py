@@ -14,13 +14,14 @@ The state machine (DESIGN §4), per soft-thinking request::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 import torch
 
 from sglang_soft_thinking import concept as C
-from sglang_soft_thinking.draws import RowDraws
+from sglang_soft_thinking.draws import STREAM_MIXTURE, RowDraws
+from sglang_soft_thinking.mixture import mixture_of_inputs
 
 if TYPE_CHECKING:
     from sglang_soft_thinking.plan import SoftGroup, SoftRows
@@ -34,26 +35,46 @@ MAX_END_TOKENS = 64
 
 @dataclass
 class RequestSettings:
-    """One soft-thinking request's settings, resolved to numbers (host side)."""
+    """One soft-thinking request's settings, resolved to numbers (host side).
 
-    prompt_len: int
-    temperature: float
-    top_k: int  # C.TOP_K_ALL for no limit
-    top_p: float
-    min_p: float
-    max_topk: int
-    entropy_threshold: float
-    length_threshold: int
-    max_thinking_tokens: int  # -1: no budget
-    noise_kind: int
-    noise_param: float
-    after_temperature: float
-    after_top_k: int
-    after_top_p: float
-    after_min_p: float
-    think_end_ids: list[int]
-    return_trace: bool = False  # host-side only: whether the output carries the trace
+    Every ``int`` and ``float`` field is also a column of :class:`SoftThinkingTable`, one
+    value per row, written at admission; the defaults are what a plain request's row holds
+    (never read for it). Fields marked ``host`` stay on the host.
+    """
+
+    prompt_len: int = 0
+    temperature: float = 1.0
+    top_k: int = C.TOP_K_ALL  # C.TOP_K_ALL for no limit
+    top_p: float = 1.0
+    min_p: float = 0.0
+    max_topk: int = 1
+    entropy_threshold: float = 0.0
+    length_threshold: int = 1
+    max_thinking_tokens: int = -1  # -1: no budget
+    method: int = C.METHOD_CONCEPT
+    noise_kind: int = C.NOISE_NONE
+    noise_param: float = 1.0
+    beta: float = 1.0  # mixture of inputs (mixture.py)
+    after_temperature: float = 0.0
+    after_top_k: int = 1
+    after_top_p: float = 1.0
+    after_min_p: float = 0.0
+    think_end_ids: list[int] = field(default_factory=list)
     seed: int = 0  # the request's seed, or one derived from its id (draws.seed_of)
+    # Whether the output carries the trace.
+    return_trace: bool = field(default=False, metadata={"host": True})
+
+    @property
+    def width(self) -> int:
+        """Columns of the request's concept token: ``max_topk`` candidates, and for the
+        mixture of inputs one more, the sampled token, which may lie outside them."""
+        return self.max_topk + (self.method == C.METHOD_MIXTURE_OF_INPUTS)
+
+
+# The table's settings columns: name -> dtype, from RequestSettings' numeric fields.
+SETTINGS_COLUMNS = {f.name: (torch.int64 if f.type == "int" else torch.float32)
+                    for f in fields(RequestSettings)
+                    if f.type in ("int", "float") and not f.metadata.get("host")}
 
 
 @dataclass
@@ -103,22 +124,8 @@ class SoftThinkingTable:
         long, boolean = torch.int64, torch.bool
         # Settings, written at admission.
         self.is_soft = zeros(num_rows, dtype=boolean)
-        self.prompt_len = zeros(num_rows, dtype=long)
-        self.temperature = zeros(num_rows)
-        self.top_k = zeros(num_rows, dtype=long)
-        self.top_p = zeros(num_rows)
-        self.min_p = zeros(num_rows)
-        self.max_topk = zeros(num_rows, dtype=long)
-        self.entropy_threshold = zeros(num_rows)
-        self.length_threshold = zeros(num_rows, dtype=long)
-        self.max_thinking_tokens = zeros(num_rows, dtype=long)
-        self.noise_kind = zeros(num_rows, dtype=long)
-        self.noise_param = zeros(num_rows)
-        self.after_temperature = zeros(num_rows)
-        self.after_top_k = zeros(num_rows, dtype=long)
-        self.after_top_p = zeros(num_rows)
-        self.after_min_p = zeros(num_rows)
-        self.seed = zeros(num_rows, dtype=long)
+        for name, dtype in SETTINGS_COLUMNS.items():
+            setattr(self, name, zeros(num_rows, dtype=dtype))
         self.end_ids = zeros(num_rows, MAX_END_TOKENS, dtype=long)  # left-aligned
         self.end_len = zeros(num_rows, dtype=long)
         # Progress, advanced by step().
@@ -151,10 +158,7 @@ class SoftThinkingTable:
             tensor[index] = torch.tensor(values, dtype=tensor.dtype).to(self.device, non_blocking=True)
 
         put(self.is_soft, [s is not None for s in settings])
-        for name in ("prompt_len", "temperature", "top_k", "top_p", "min_p", "max_topk",
-                     "entropy_threshold", "length_threshold", "max_thinking_tokens",
-                     "noise_kind", "noise_param", "after_temperature", "after_top_k",
-                     "after_top_p", "after_min_p", "seed"):
+        for name in SETTINGS_COLUMNS:
             put(getattr(self, name), [getattr(s, name) for s in filled])
         ends = [s.think_end_ids[-MAX_END_TOKENS:] for s in filled]
         put(self.end_ids, [e + [0] * (MAX_END_TOKENS - len(e)) for e in ends])
@@ -268,7 +272,29 @@ class SoftThinkingTable:
             prefix_ids=prefix.ids, draws=draws,
         )
         concept.ids, concept.weights = _widen(concept.ids, k_used), _widen(concept.weights, k_used)
+        if C.METHOD_MIXTURE_OF_INPUTS in group.methods:
+            ids, weights = self._mixture_of_inputs(rows, logits, prefix, group, draws)
+            is_mixture = (self.method[rows] == C.METHOD_MIXTURE_OF_INPUTS).unsqueeze(1)
+            concept.ids = torch.where(is_mixture, _widen(ids, k_used), concept.ids)
+            concept.weights = torch.where(is_mixture, _widen(weights, k_used), concept.weights)
         return concept, answer
+
+    def _mixture_of_inputs(self, rows: torch.Tensor, logits: torch.Tensor, prefix: C.Prefix,
+                           group: "SoftGroup", draws: RowDraws | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixture of Inputs (mixture.py) for a group's rows: a token sampled with the
+        thinking settings (steps 1 and 3, as plain decoding samples), blended with the
+        untempered distribution over the row's ``max_topk`` most likely tokens."""
+        sampled = C.sample_tokens(
+            logits, temperature=self.temperature[rows], top_k=self.top_k[rows],
+            top_p=self.top_p[rows], min_p=self.min_p[rows], fetch_k=group.fetch_k_think,
+            prefix_ids=prefix.ids, draws=draws, stream=STREAM_MIXTURE,
+        )
+        # The group's widest mixture row has max_topk + 1 = k_used columns.
+        num_candidates = max(1, min(group.k_used - 1, prefix.ids.shape[1]))
+        top_ids = prefix.ids[:, :num_candidates]
+        ids, weights, _ = mixture_of_inputs(logits.gather(1, top_ids), top_ids, self.max_topk[rows],
+                                            sampled, self.beta[rows])
+        return ids, weights
 
 
 def _widen(columns: torch.Tensor, width: int) -> torch.Tensor:
@@ -294,9 +320,4 @@ def _ends_with(recent: torch.Tensor, end_ids: torch.Tensor, end_len: torch.Tenso
 
 
 # Settings written to the rows of plain requests; never read for them.
-_PLAIN = RequestSettings(
-    prompt_len=0, temperature=1.0, top_k=C.TOP_K_ALL, top_p=1.0, min_p=0.0, max_topk=1,
-    entropy_threshold=0.0, length_threshold=1, max_thinking_tokens=-1, noise_kind=C.NOISE_NONE,
-    noise_param=1.0, after_temperature=0.0, after_top_k=1, after_top_p=1.0, after_min_p=0.0,
-    think_end_ids=[],
-)
+_PLAIN = RequestSettings()

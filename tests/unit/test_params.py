@@ -31,6 +31,8 @@ def test_defaults_follow_the_design():
     ({"max_thinking_tokens": -1}, "soft_thinking.max_thinking_tokens"),
     ({"think_end_str": ""}, "soft_thinking.think_end_str"),
     ({"max_topk": 5, "colour": "red"}, "soft_thinking.colour"),
+    ({"method": "latent"}, "soft_thinking.method"),
+    ({"method": "mixture_of_inputs", "beta": -1}, "soft_thinking.beta"),
 ])
 def test_invalid_values_name_the_field(value, field):
     assert error_text(value).startswith(field + ":")
@@ -58,6 +60,19 @@ def test_canonical_form_round_trips_and_is_one_level_deep():
     custom = p.to_custom_params()
     assert all(not isinstance(v, (dict, list)) for v in custom["soft_thinking"].values())
     assert SoftThinkingParams.from_custom_params(custom) == p
+
+
+def test_method_and_its_parameters_round_trip_under_both_names():
+    p = SoftThinkingParams.parse({"method": "mixture_of_inputs", "beta": 0.5, "max_topk": 20})
+    assert SoftThinkingParams.from_custom_params(p.to_custom_params()) == p
+    flat = SoftThinkingParams.from_flat({"enable_soft_thinking": True, "method": "mixture_of_inputs",
+                                         "beta": 0.5, "max_topk": 20})
+    assert flat == p and SoftThinkingParams().method == "concept"
+
+
+def test_noise_with_the_mixture_of_inputs_is_refused():
+    text = error_text({"method": "mixture_of_inputs", "noise": {"type": "gumbel"}})
+    assert text.startswith("soft_thinking.noise:") and "noise applies to the concept method only" in text
 
 
 def test_request_validation_rewrites_custom_params_and_rejects_greedy_thinking():

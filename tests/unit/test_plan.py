@@ -116,3 +116,49 @@ def test_a_seeded_row_steps_alike_in_any_group_and_any_order():
         place = soft.index.index(len(requests) - 1)
         results.append((result.ids[place, :4].tolist(), result.weights[place, :4].tolist()))
     assert results[1] == results[0] and results[2] == results[0]
+
+
+def test_mixture_of_inputs_rows_step_like_the_maths_row_by_row():
+    """Mixture-of-inputs rows, with and without a top-k limit, beside concept rows: the text
+    token is the row's own seeded sample, the input its mixture, one column wider."""
+    from sglang_soft_thinking.draws import STREAM_MIXTURE
+    from sglang_soft_thinking.mixture import mixture_of_inputs
+
+    torch.manual_seed(3)
+    moi = C.METHOD_MIXTURE_OF_INPUTS
+    requests = [settings(40, max_topk=K_MAX, after_top_k=20),
+                settings(41, method=moi, max_topk=5, beta=1.0, temperature=0.8),
+                settings(42, method=moi, max_topk=K_MAX - 1, top_k=12, top_p=0.9, beta=0.5, after_top_k=20),
+                settings(43, max_topk=3, noise_kind=C.NOISE_GUMBEL, noise_param=0.5, after_top_k=20)]
+    rows = list(range(len(requests)))
+    table = SoftThinkingTable(len(rows), K_MAX, "cpu")
+    table.admit(rows, requests)
+    soft = group_soft_rows(rows, requests, VOCAB)
+    assert soft.k_used == K_MAX
+    assert [g.methods for g in soft.groups] == [frozenset({C.METHOD_CONCEPT, moi}), frozenset({moi})]
+    order = torch.tensor(soft.index)
+    logits = 3 * torch.randn(len(rows), VOCAB)
+    positions = torch.arange(len(rows)) + 5
+    result = table.step(order, logits[order], soft, positions[order])
+    for place, row in enumerate(soft.index):
+        s = requests[row]
+        if s.method != moi:
+            concept, _ = reference_row(logits[row], s, positions[row].item())
+            torch.testing.assert_close(result.weights[place, :s.max_topk], concept.weights[0])
+            continue
+        draws = RowDraws(torch.tensor([s.seed]), positions[row:row + 1])
+        sampled = C.sample_tokens(
+            logits[row:row + 1], temperature=torch.tensor([s.temperature]), top_k=torch.tensor([s.top_k]),
+            top_p=torch.tensor([s.top_p]), min_p=torch.tensor([s.min_p]), fetch_k=VOCAB, draws=draws,
+            stream=STREAM_MIXTURE)
+        top = logits[row].topk(s.max_topk)
+        ids, weights, _ = mixture_of_inputs(top.values.unsqueeze(0), top.indices.unsqueeze(0),
+                                            torch.tensor([s.max_topk]), sampled, torch.tensor([s.beta]))
+        width = s.max_topk + 1
+        assert result.tokens[place] == sampled.item() == result.ids[place, 0]
+        assert result.kinds[place] == KIND_THINK
+        torch.testing.assert_close(result.weights[place, :width], weights[0])
+        assert result.ids[place, :width].tolist() == ids[0].tolist()
+        assert result.weights[place, width:].abs().sum() == 0
+        # The concept token stored for the next input is the mixture.
+        torch.testing.assert_close(table.concept_weights[row, :width], weights[0])

@@ -26,6 +26,7 @@ from sglang_soft_thinking import runtime
 from sglang_soft_thinking.params import (
     CUSTOM_PARAMS_KEY,
     FLAT_NAMES,
+    METHODS,
     SoftThinkingParams,
     describe_validation_error,
 )
@@ -90,6 +91,8 @@ def resolve_settings(req, tokenizer) -> RequestSettings | None:
         entropy_threshold=params.early_stopping_entropy_threshold,
         length_threshold=params.early_stopping_length_threshold,
         max_thinking_tokens=-1 if params.max_thinking_tokens is None else params.max_thinking_tokens,
+        method=METHODS.index(params.method),
+        beta=params.beta,
         noise_kind=noise_kind,
         noise_param=noise_param,
         after_temperature=after.temperature,

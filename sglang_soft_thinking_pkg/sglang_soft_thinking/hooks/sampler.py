@@ -84,7 +84,8 @@ class StepRecords:
             if name != THINK:
                 rows.append((name, None, None, None))
             else:
-                support = sum(1 for w in weights[i] if w > 0)
+                # Zero weights come last (unused columns, dropped candidates).
+                support = max((j + 1 for j, w in enumerate(weights[i]) if w > 0), default=0)
                 rows.append((name, entropy[i], ids[i][:support], weights[i][:support]))
         return rows
 
