@@ -73,6 +73,14 @@ def settings_summary(records: list[dict], field: str) -> str:
                     for key, value in settings.items() if key != "enabled")
 
 
+def method_summary(records: list[dict]) -> str:
+    """The thinking method of a run: ``plain`` without soft thinking, else the method (or "mixed")."""
+    methods = {(settings.get("method") or "concept") if (settings := (record.get("request") or {})
+                                                          .get("soft_thinking")) else "plain"
+               for record in records}
+    return methods.pop() if len(methods) == 1 else "mixed"
+
+
 def _default_names(paths: list[Path]) -> list[str]:
     """File stems; the parent folder is added where two stems collide."""
     stems = [path.stem for path in paths]
@@ -90,7 +98,8 @@ def build_report(paths: list[str | Path], names: list[str] | None = None) -> dic
     for name, path in zip(names, paths):
         records = load_run(path)
         runs.append({"name": name, "path": str(path), "summary": summarize(records),
-                     "settings": {"soft_thinking": settings_summary(records, "soft_thinking"),
+                     "settings": {"method": method_summary(records),
+                                  "soft_thinking": settings_summary(records, "soft_thinking"),
                                   "softcot": settings_summary(records, "softcot")}})
     return {"runs": runs}
 
@@ -119,6 +128,7 @@ def _rows(report: dict) -> list[tuple[str, Callable[[dict], str]]]:
     """(label, cell function) per table row; pass@k rows for every k any run has beyond 1."""
     ks = sorted({int(k) for run in report["runs"] for k in run["summary"]["pass@k"]} - {1})
     rows: list[tuple[str, Callable[[dict], str]]] = [
+        ("method", lambda run: run["settings"]["method"]),
         ("prompts", lambda run: str(run["summary"]["num_prompts"])),
         ("samples", lambda run: str(run["summary"]["num_samples"])),
         ("pass@1", lambda run: _percent(run["summary"]["pass@1"])),

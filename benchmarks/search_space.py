@@ -5,6 +5,8 @@ A space is a mapping ``name → list of values`` (JSON or YAML). Names are the f
 reference fork's flat names (``after_thinking_temperature``, ``dirichlet_alpha``...).
 ``noise`` takes ``null`` or noise objects. The whole space is checked before any request:
 an unknown name, an empty list, or a value the model rejects is a :class:`SpaceError`.
+Combinations the model rejects as a whole (``noise`` with ``method: mixture_of_inputs``)
+are left out of the trials, so one space can search across methods.
 """
 
 from __future__ import annotations
@@ -128,15 +130,24 @@ def expand(space: dict[str, list], base: SoftThinkingParams, strategy: str,
     elif num_trials is not None:
         combos = combos[:num_trials]
     base_json = base.model_dump(mode="json")
-    trials, seen = [], set()
+    trials, seen, refused = [], set(), None
     for combo in combos:
         nested = base_json
         for name, value in zip(names, combo):
             nested = _apply(nested, name, value)
-        trial = Trial(dict(zip(names, combo)), _params(nested, "space"))
+        try:
+            params = _params(nested, "space")
+        except SpaceError as error:
+            # Each value passed on its own (validate_space); this combination does not
+            # (noise with the mixture_of_inputs method, say): it is no configuration.
+            refused = error
+            continue
+        trial = Trial(dict(zip(names, combo)), params)
         if trial.trial_id not in seen:  # two spellings of the same configuration run once
             seen.add(trial.trial_id)
             trials.append(trial)
+    if not trials and refused is not None:
+        raise refused
     return trials
 
 

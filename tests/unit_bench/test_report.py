@@ -106,3 +106,12 @@ def test_plot_with_highlighted_points(tmp_path):
     path = plot_accuracy_vs_tokens(points, tmp_path / "pareto.png", title="front", highlight={"a", "b"})
     data = path.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+
+
+def test_the_method_row_sets_methods_side_by_side(tmp_path):
+    paths = [write_run(tmp_path / "plain.jsonl", None, [[True]], 10),
+             write_run(tmp_path / "concept.jsonl", SOFT, [[True]], 10),
+             write_run(tmp_path / "moi.jsonl", {"enabled": True, "method": "mixture_of_inputs", "beta": 1.0},
+                       [[False]], 10)]
+    report = build_report(paths)
+    assert [run["settings"]["method"] for run in report["runs"]] == ["plain", "concept", "mixture_of_inputs"]

@@ -70,3 +70,13 @@ def test_rungs_double_up_to_the_limit():
     assert rung_sizes(40, 3) == [10, 20, 40]
     assert rung_sizes(5, 1) == [5]
     assert rung_sizes(2, 4) == [1, 2]
+
+
+def test_a_space_across_methods_leaves_out_the_combinations_the_model_refuses():
+    space = {"method": ["concept", "mixture_of_inputs"], "beta": [0.5],
+             "noise": [None, {"type": "gumbel", "temperature": 0.5}]}
+    trials = expand(space, BASE, "grid", None)
+    assert [(t.params.method, t.params.noise is None) for t in trials] == [
+        ("concept", True), ("concept", False), ("mixture_of_inputs", True)]
+    with pytest.raises(SpaceError, match="noise"):
+        expand({"method": ["mixture_of_inputs"], "noise": [{"type": "gumbel"}]}, BASE, "grid", None)
