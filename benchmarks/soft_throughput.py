@@ -13,7 +13,7 @@ and one with Dirichlet noise over an unbounded support (both need the whole sort
 vocabulary each step), so one request's settings show in the others' throughput.
 
 Reports per concurrency plain-with/plain-without (the plugin's cost on plain batches),
-soft/plain (target: at least 0.98 each) and mixed/plain (target: at least 0.95 of
+soft/plain (target: at least 0.98 each; ``--method`` picks the soft series' method) and mixed/plain (target: at least 0.95 of
 both plain figures). Rounds alternate the series and the best round of each counts,
 which damps the noise of other work on the machine. Not run in CI.
 """
@@ -26,6 +26,8 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+
+from sglang_soft_thinking.params import METHODS
 
 from benchmarks.server_overhead import (
     Measurement,
@@ -59,7 +61,7 @@ def mixed_bodies(max_topk: int) -> list[dict]:
 
 def series_bodies(series: str, args) -> list[dict]:
     if series == "soft":
-        return [soft_settings(args.max_topk)]
+        return [soft_settings(args.max_topk, method=args.method)]
     if series == "mixed":
         return mixed_bodies(args.max_topk)
     return [{}]
@@ -128,8 +130,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_load_args(parser, rounds=2)
     parser.add_argument("--max-topk", type=int, default=10, help="soft_thinking.max_topk")
+    parser.add_argument("--method", choices=METHODS, default="concept",
+                        help="soft_thinking.method of the soft series")
     parser.add_argument("--mixed-concurrency", type=int, nargs="*", default=[16],
-                        help="concurrency levels that also run the mixed load")
+                        help="concurrency levels that also run the mixed load (none: no level)")
     return parser.parse_args(argv)
 
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, META_INFO_KEY
+from sglang_soft_thinking.output import ANSWER, FORCED_KINDS, META_INFO_KEY
 
 from server.engine import GenerationJob
 
 THINK_START, THINK_END = "<think>", "</think>"
-_FORCED = (COLD_STOP, BUDGET)
+_FORCED = FORCED_KINDS
 
 # Where a choice is in its output.
 _OPENING = "opening"  # plain request: the first token says whether it thinks

@@ -26,7 +26,7 @@ from sglang_soft_thinking.draws import STREAM_ANSWER, STREAM_GUMBEL_NOISE, RowDr
 TOP_K_ALL = 1 << 30
 NOISE_NONE, NOISE_GUMBEL, NOISE_DIRICHLET = 0, 1, 2
 # The thinking method of a row (params.METHODS, in order).
-METHOD_CONCEPT, METHOD_MIXTURE_OF_INPUTS = 0, 1
+METHOD_CONCEPT, METHOD_MIXTURE_OF_INPUTS, METHOD_SWITCH = 0, 1, 2
 
 
 @dataclass

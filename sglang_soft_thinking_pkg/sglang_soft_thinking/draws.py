@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
-STREAM_GUMBEL_NOISE, STREAM_ANSWER, STREAM_PLAIN, STREAM_MIXTURE = 1, 2, 3, 4
+# STREAM_THINKING_SAMPLE: the text token of the methods that sample while thinking.
+STREAM_GUMBEL_NOISE, STREAM_ANSWER, STREAM_PLAIN, STREAM_THINKING_SAMPLE = 1, 2, 3, 4
 GAMMA_ROUNDS = 8  # Marsaglia-Tsang tries per draw; all eight fail with probability < 1e-10
 # A Gamma draw uses 2 * GAMMA_ROUNDS + 1 streams from here on: normals, acceptance uniforms, boost.
 STREAM_DIRICHLET = 16

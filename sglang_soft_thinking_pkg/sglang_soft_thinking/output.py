@@ -4,8 +4,9 @@ The engine attaches one record per output token under ``meta_info["soft_thinking
 (SGLang's ``customized_info`` channel). A record is ``None`` for requests without
 soft thinking, else a tuple ``(kind, entropy, ids, weights)``:
 
-* ``kind`` -- ``"think"`` for a concept-token step, ``"cold_stop"`` / ``"budget"`` for a
-  think-end token the engine wrote because Cold Stop fired or the budget ran out,
+* ``kind`` -- ``"think"`` for a thinking step, ``"cold_stop"`` / ``"switch_cap"`` /
+  ``"budget"`` for a think-end token the engine wrote because Cold Stop fired, the switch
+  method reached its cap on switches or the budget ran out,
   ``"answer"`` for a token sampled after thinking;
 * ``entropy`` -- the step's entropy in nats (``"think"`` steps only, else None);
 * ``ids`` / ``weights`` -- the concept token (``"think"`` steps only): sorted by weight,
@@ -23,12 +24,14 @@ from dataclasses import dataclass, field
 
 META_INFO_KEY = "soft_thinking"
 THINK, COLD_STOP, BUDGET, ANSWER = "think", "cold_stop", "budget", "answer"
+SWITCH_CAP = "switch_cap"  # the switch method's cap on switches ended thinking (switch.py)
+FORCED_KINDS = (COLD_STOP, SWITCH_CAP, BUDGET)  # think-end tokens the engine wrote
 
 
 @dataclass
 class SoftThinkingSummary:
     thinking_tokens: int
-    end_reason: str  # think_end | cold_stop | budget | stop | length
+    end_reason: str  # think_end | cold_stop | switch_cap | budget | stop | length
     trace: list[dict] | None = field(default=None)
 
     def to_json(self) -> dict:
@@ -48,10 +51,9 @@ def summarize(records: list | None, finish_reason: str, return_trace: bool) -> S
     records = [r for r in (records or []) if r is not None]
     kinds = [r[0] for r in records]
     thinking_tokens = sum(1 for kind in kinds if kind != ANSWER)
-    if COLD_STOP in kinds:
-        end_reason = COLD_STOP
-    elif BUDGET in kinds:
-        end_reason = BUDGET
+    forced = [kind for kind in FORCED_KINDS if kind in kinds]
+    if forced:
+        end_reason = forced[0]
     elif ANSWER in kinds:
         end_reason = "think_end"
     else:

@@ -58,8 +58,10 @@ class AfterThinking(_Strict):
 # How a thinking step turns the model's distribution into the next input (DESIGN §4):
 #   concept            Soft Thinking: the concept token, ids[0] written to the text;
 #   mixture_of_inputs  Mixture of Inputs (Zhuang et al. 2025): a token sampled as usual is
-#                      written; the next input blends it with the distribution (mixture.py).
-METHODS = ("concept", "mixture_of_inputs")
+#                      written; the next input blends it with the distribution (mixture.py);
+#   switch             SwiReasoning (Shi et al. 2025): latent steps (concept tokens) and explicit
+#                      steps (sampled tokens) alternate on the entropy's trend (switch.py).
+METHODS = ("concept", "mixture_of_inputs", "switch")
 
 
 class SoftThinkingParams(_Strict):
@@ -81,13 +83,17 @@ class SoftThinkingParams(_Strict):
     # mixture_of_inputs: the concentration of the Dirichlet prior on the sampled token;
     # larger keeps more of the sampled token, smaller more of the distribution.
     beta: float = Field(1.0, ge=0)
+    # switch: the fewest explicit steps before thinking may turn latent again (the paper's
+    # window), and the latent -> explicit switches after which thinking ends (None: no cap).
+    window_size: int = Field(512, ge=1)
+    max_switch_count: int | None = Field(None, ge=1)
 
     @field_validator("noise")
     @classmethod
     def _noise_needs_concept(cls, value, info: ValidationInfo):
         method = info.data.get("method", "concept")  # declared above noise, so checked first
-        if value is not None and method != "concept":
-            raise ValueError(f"noise applies to the concept method only, not {method}")
+        if value is not None and method == "mixture_of_inputs":
+            raise ValueError(f"noise applies to concept tokens, which {method} does not feed")
         return value
 
     @field_validator("max_topk")

@@ -90,12 +90,12 @@ def think_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
 
     Its ``max_topk`` and its finite thinking ``top_k`` (the top-k set's mass renormalises
     top-p); Dirichlet noise draws over the whole support of step 3, which a finite top_k
-    bounds and which is otherwise the vocabulary. The mixture of inputs samples its text
-    token from the same support.
+    bounds and which is otherwise the vocabulary. The mixture of inputs and the switch
+    method sample text tokens from the same support.
     """
     finite = [settings.top_k] if settings.top_k < C.TOP_K_ALL else []
     whole_support = (settings.noise_kind == C.NOISE_DIRICHLET
-                     or settings.method == C.METHOD_MIXTURE_OF_INPUTS)
+                     or settings.method in (C.METHOD_MIXTURE_OF_INPUTS, C.METHOD_SWITCH))
     return C.required_fetch_k(vocab_size, settings.width, finite, full_support=whole_support and not finite)
 
 

@@ -19,13 +19,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, THINK
+import torch
+
+from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, SWITCH_CAP, THINK
 from sglang_soft_thinking.state import (
-    KIND_BUDGET, KIND_COLD_STOP, MAX_END_TOKENS, PHASE_ANSWER, PHASE_FORCING,
+    KIND_BUDGET, KIND_COLD_STOP, KIND_SWITCH_CAP, MAX_END_TOKENS, PHASE_ANSWER, PHASE_FORCING,
     PHASE_THINKING, RequestSettings, RowState,
 )
+from sglang_soft_thinking.switch import MODE_EXPLICIT, SwitchState, switch_step
 
-_FORCE_KINDS = {COLD_STOP: KIND_COLD_STOP, BUDGET: KIND_BUDGET}
+_FORCE_KINDS = {COLD_STOP: KIND_COLD_STOP, BUDGET: KIND_BUDGET, SWITCH_CAP: KIND_SWITCH_CAP}
 
 
 @dataclass
@@ -67,8 +71,12 @@ def resume(settings: RequestSettings, records: list | None, output_ids: list[int
 
 def _think_step(state: RowState, settings: RequestSettings, record, end: list[int],
                 threshold: np.float32) -> tuple[list[int], list[float]] | None:
-    """One concept-token step; returns the concept fed back next (None after a think-end)."""
+    """One thinking step; returns the concept fed back next (None after a think-end or an
+    explicit step of the switch method, whose token itself is fed)."""
     _, entropy, ids, weights = record
+    explicit, capped = False, False
+    if settings.method == C.METHOD_SWITCH:
+        explicit, capped = _switch_step(state, settings, entropy)
     state.thinking_steps += 1
     state.low_entropy_run = state.low_entropy_run + 1 if np.float32(entropy) < threshold else 0
     if end and state.recent[-len(end):] == end:
@@ -76,11 +84,26 @@ def _think_step(state: RowState, settings: RequestSettings, record, end: list[in
         return None
     cold_stop = threshold > 0 and state.low_entropy_run >= settings.length_threshold
     budget = settings.max_thinking_tokens
-    if cold_stop or (budget >= 0 and state.thinking_steps >= budget):
+    if cold_stop or capped or (budget >= 0 and state.thinking_steps >= budget):
         state.phase = PHASE_FORCING
-        state.force_kind = KIND_COLD_STOP if cold_stop else KIND_BUDGET
+        state.force_kind = KIND_COLD_STOP if cold_stop else KIND_SWITCH_CAP if capped else KIND_BUDGET
         state.forced_pos = 0
     if ids is None or weights is None:
         raise RecordsMismatch("a thinking step's record lacks its concept token")
-    return list(ids), list(weights)
+    return None if explicit else (list(ids), list(weights))
+
+
+def _switch_step(state: RowState, settings: RequestSettings, entropy: float) -> tuple[bool, bool]:
+    """The switch method's step (switch.py) replayed on the host, from the recorded entropy,
+    with the device step's own function; returns (explicit, capped)."""
+    def one(value, dtype=torch.int64):
+        return torch.tensor([value], dtype=dtype)
+
+    before = SwitchState(one(state.switch_mode), one(state.switch_stay),
+                         one(state.switch_reference, torch.float32), one(state.switch_count))
+    after, capped = switch_step(before, one(entropy, torch.float32), one(state.thinking_steps == 0, torch.bool),
+                                one(settings.window_size), one(settings.max_switch_count))
+    state.switch_mode, state.switch_stay = int(after.mode), int(after.stay)
+    state.switch_reference, state.switch_count = float(after.reference), int(after.count)
+    return state.switch_mode == MODE_EXPLICIT, bool(capped)
 

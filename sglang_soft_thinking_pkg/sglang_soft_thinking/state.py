@@ -9,7 +9,12 @@ back to the host. No SGLang import.
 The state machine (DESIGN §4), per soft-thinking request::
 
     THINKING --think-end string written by the model------------------> ANSWER
-    THINKING --Cold Stop or budget--> FORCING (writes the think-end ids) -> ANSWER
+    THINKING --Cold Stop, switch cap or budget--> FORCING (writes the think-end ids) -> ANSWER
+
+A thinking step feeds back what the request's method makes of the step's distribution:
+the concept token (``concept``), a blend of a sampled token with the distribution
+(``mixture_of_inputs``, mixture.py), or, for ``switch`` (switch.py), the concept token
+in latent mode and the sampled token itself in explicit mode.
 """
 
 from __future__ import annotations
@@ -20,15 +25,16 @@ from typing import TYPE_CHECKING
 import torch
 
 from sglang_soft_thinking import concept as C
-from sglang_soft_thinking.draws import STREAM_MIXTURE, RowDraws
+from sglang_soft_thinking.draws import STREAM_THINKING_SAMPLE, RowDraws
 from sglang_soft_thinking.mixture import mixture_of_inputs
+from sglang_soft_thinking.switch import MODE_EXPLICIT, MODE_LATENT, SwitchState, switch_step
 
 if TYPE_CHECKING:
     from sglang_soft_thinking.plan import SoftGroup, SoftRows
 
 PHASE_THINKING, PHASE_FORCING, PHASE_ANSWER = 0, 1, 2
 # What each sampled token was, reported per output token (see output.py).
-KIND_NONE, KIND_THINK, KIND_COLD_STOP, KIND_BUDGET, KIND_ANSWER = 0, 1, 2, 3, 4
+KIND_NONE, KIND_THINK, KIND_COLD_STOP, KIND_BUDGET, KIND_ANSWER, KIND_SWITCH_CAP = 0, 1, 2, 3, 4, 5
 # The longest think-end string, in tokens, the table can match.
 MAX_END_TOKENS = 64
 
@@ -55,6 +61,8 @@ class RequestSettings:
     noise_kind: int = C.NOISE_NONE
     noise_param: float = 1.0
     beta: float = 1.0  # mixture of inputs (mixture.py)
+    window_size: int = 1  # switch (switch.py)
+    max_switch_count: int = -1  # switch; -1: no cap
     after_temperature: float = 0.0
     after_top_k: int = 1
     after_top_p: float = 1.0
@@ -93,6 +101,11 @@ class RowState:
     recent: list[int] = field(default_factory=list)  # the last output ids, oldest first
     concept_ids: list[int] | None = None  # the concept token fed next, if any
     concept_weights: list[float] | None = None
+    # The switch method's state (switch.py).
+    switch_mode: int = MODE_LATENT
+    switch_stay: int = 0
+    switch_reference: float = 0.0
+    switch_count: int = 0
 
     @classmethod
     def initial(cls, settings: "RequestSettings") -> "RowState":
@@ -134,6 +147,10 @@ class SoftThinkingTable:
         self.forced_pos = zeros(num_rows, dtype=long)
         self.low_entropy_run = zeros(num_rows, dtype=long)
         self.thinking_steps = zeros(num_rows, dtype=long)
+        self.switch_mode = zeros(num_rows, dtype=long)
+        self.switch_stay = zeros(num_rows, dtype=long)
+        self.switch_reference = zeros(num_rows)
+        self.switch_count = zeros(num_rows, dtype=long)
         self.recent = torch.full((num_rows, MAX_END_TOKENS), -1, dtype=long, device=self.device)
         # The last concept token, the input of the request's next decode step.
         self.has_concept = zeros(num_rows, dtype=boolean)
@@ -163,7 +180,8 @@ class SoftThinkingTable:
         ends = [s.think_end_ids[-MAX_END_TOKENS:] for s in filled]
         put(self.end_ids, [e + [0] * (MAX_END_TOKENS - len(e)) for e in ends])
         put(self.end_len, [len(e) for e in ends])
-        for name in ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps"):
+        for name in ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps",
+                     "switch_mode", "switch_stay", "switch_reference", "switch_count"):
             put(getattr(self, name), [getattr(st, name) for st in states])
         recent = [st.recent[-MAX_END_TOKENS:] for st in states]
         put(self.recent, [[-1] * (MAX_END_TOKENS - len(r)) + r for r in recent])
@@ -198,6 +216,10 @@ class SoftThinkingTable:
         answer_tokens = torch.cat([p[1] for p in parts])
         phase = self.phase[rows]
         thinking = phase == PHASE_THINKING
+        explicit = switch_capped = torch.zeros_like(thinking)
+        if any(C.METHOD_SWITCH in g.methods for g in soft.groups):
+            sampled = torch.cat([p[2] for p in parts])
+            explicit, switch_capped = self._switch(rows, thinking, concept, sampled)
         forcing = phase == PHASE_FORCING
 
         forced_pos = self.forced_pos[rows]
@@ -216,17 +238,18 @@ class SoftThinkingTable:
         end_hit = thinking & _ends_with(recent, end_ids, end_len)
         length_threshold = self.length_threshold[rows]
         cold_stop = thinking & ~end_hit & (self.entropy_threshold[rows] > 0) & (run >= length_threshold)
+        capped = thinking & ~end_hit & ~cold_stop & switch_capped
         budget = self.max_thinking_tokens[rows]
-        out_of_budget = thinking & ~end_hit & ~cold_stop & (budget >= 0) & (steps >= budget)
-        start_forcing = cold_stop | out_of_budget
+        out_of_budget = thinking & ~end_hit & ~cold_stop & ~capped & (budget >= 0) & (steps >= budget)
+        start_forcing = cold_stop | capped | out_of_budget
         forcing_done = forcing & (forced_pos + 1 >= end_len)
 
         old_force_kind = self.force_kind[rows]
         kinds = torch.where(thinking, KIND_THINK, torch.where(forcing, old_force_kind, KIND_ANSWER))
         new_phase = torch.where(end_hit | forcing_done, PHASE_ANSWER,
                                 torch.where(start_forcing, PHASE_FORCING, phase))
-        new_force_kind = torch.where(cold_stop, KIND_COLD_STOP,
-                                     torch.where(out_of_budget, KIND_BUDGET, old_force_kind))
+        new_force_kind = torch.where(cold_stop, KIND_COLD_STOP, torch.where(
+            capped, KIND_SWITCH_CAP, torch.where(out_of_budget, KIND_BUDGET, old_force_kind)))
         new_forced_pos = torch.where(forcing, forced_pos + 1, torch.where(start_forcing, 0, forced_pos))
 
         self.phase[rows] = new_phase
@@ -237,7 +260,8 @@ class SoftThinkingTable:
         self.recent[rows] = recent
         # A think-end string the model wrote itself is fed back as its plain token,
         # so the answer starts after a discrete think-end like after a forced one.
-        self.has_concept[rows] = thinking & ~end_hit
+        # An explicit step (switch) feeds its sampled token itself, like an answer token.
+        self.has_concept[rows] = thinking & ~end_hit & ~explicit
         # Store the concept at full width (zero weights past k_used) so no column
         # keeps a value from an earlier step or an earlier occupant of the row.
         keep = thinking.unsqueeze(1)
@@ -248,8 +272,9 @@ class SoftThinkingTable:
                           ids=concept.ids, weights=concept.weights)
 
     def _sample_group(self, rows: torch.Tensor, logits: torch.Tensor, group: "SoftGroup", k_used: int,
-                      positions: torch.Tensor | None) -> tuple[C.ConceptToken, torch.Tensor]:
-        """A group's concept tokens (``k_used`` columns) and after-thinking samples.
+                      positions: torch.Tensor | None) -> tuple[C.ConceptToken, torch.Tensor, torch.Tensor]:
+        """A group's concept tokens (``k_used`` columns), after-thinking samples and, for the
+        methods that sample while thinking, the thinking samples (zeros for the others).
 
         One full-vocabulary pass (steps 1-2) per row; its sorted prefix of ``group.fetch_k``
         tokens serves the concept token (steps 3-5) and the answer sample alike.
@@ -272,29 +297,52 @@ class SoftThinkingTable:
             prefix_ids=prefix.ids, draws=draws,
         )
         concept.ids, concept.weights = _widen(concept.ids, k_used), _widen(concept.weights, k_used)
+        # The token plain decoding would sample with the thinking settings (steps 1 and 3):
+        # the text token of the mixture of inputs and of the switch method's explicit steps.
+        sampled = torch.zeros_like(answer)
+        if group.methods & {C.METHOD_MIXTURE_OF_INPUTS, C.METHOD_SWITCH}:
+            sampled = C.sample_tokens(
+                logits, temperature=self.temperature[rows], top_k=self.top_k[rows],
+                top_p=self.top_p[rows], min_p=self.min_p[rows], fetch_k=group.fetch_k_think,
+                prefix_ids=prefix.ids, draws=draws, stream=STREAM_THINKING_SAMPLE,
+            )
         if C.METHOD_MIXTURE_OF_INPUTS in group.methods:
-            ids, weights = self._mixture_of_inputs(rows, logits, prefix, group, draws)
+            # The group's widest mixture row has max_topk + 1 = k_used columns.
+            num_candidates = max(1, min(group.k_used - 1, prefix.ids.shape[1]))
+            top_ids = prefix.ids[:, :num_candidates]
+            ids, weights, _ = mixture_of_inputs(logits.gather(1, top_ids), top_ids, self.max_topk[rows],
+                                                sampled, self.beta[rows])
             is_mixture = (self.method[rows] == C.METHOD_MIXTURE_OF_INPUTS).unsqueeze(1)
             concept.ids = torch.where(is_mixture, _widen(ids, k_used), concept.ids)
             concept.weights = torch.where(is_mixture, _widen(weights, k_used), concept.weights)
-        return concept, answer
+        return concept, answer, sampled
 
-    def _mixture_of_inputs(self, rows: torch.Tensor, logits: torch.Tensor, prefix: C.Prefix,
-                           group: "SoftGroup", draws: RowDraws | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mixture of Inputs (mixture.py) for a group's rows: a token sampled with the
-        thinking settings (steps 1 and 3, as plain decoding samples), blended with the
-        untempered distribution over the row's ``max_topk`` most likely tokens."""
-        sampled = C.sample_tokens(
-            logits, temperature=self.temperature[rows], top_k=self.top_k[rows],
-            top_p=self.top_p[rows], min_p=self.min_p[rows], fetch_k=group.fetch_k_think,
-            prefix_ids=prefix.ids, draws=draws, stream=STREAM_MIXTURE,
-        )
-        # The group's widest mixture row has max_topk + 1 = k_used columns.
-        num_candidates = max(1, min(group.k_used - 1, prefix.ids.shape[1]))
-        top_ids = prefix.ids[:, :num_candidates]
-        ids, weights, _ = mixture_of_inputs(logits.gather(1, top_ids), top_ids, self.max_topk[rows],
-                                            sampled, self.beta[rows])
-        return ids, weights
+    def _switch(self, rows: torch.Tensor, thinking: torch.Tensor, concept: C.ConceptToken,
+                sampled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The switch method's step (switch.py) for its thinking rows: advances their mode and
+        makes an explicit step's concept token its sampled token alone (in place). Returns
+        which rows step explicitly and which reached the switch cap.
+
+        Where the engine differs from the authors' code: the latent input is the concept
+        token (top ``max_topk``, DESIGN §4) rather than the whole untempered distribution,
+        the entropy is that of the thinking distribution (Cold Stop's), latent steps write
+        ``ids[0]`` like the concept method, and the ``<think>``/``</think>`` embeddings are
+        not blended in at a switch.
+        """
+        update = thinking & (self.method[rows] == C.METHOD_SWITCH)
+        before = SwitchState(self.switch_mode[rows], self.switch_stay[rows],
+                             self.switch_reference[rows], self.switch_count[rows])
+        after, capped = switch_step(before, concept.entropy, self.thinking_steps[rows] == 0,
+                                    self.window_size[rows], self.max_switch_count[rows])
+        for name in ("mode", "stay", "reference", "count"):
+            old, new = getattr(before, name), getattr(after, name)
+            getattr(self, f"switch_{name}")[rows] = torch.where(update, new, old)
+        explicit = update & (after.mode == MODE_EXPLICIT)
+        one_hot_ids = _widen(sampled.unsqueeze(1), concept.ids.shape[1])
+        one_hot = _widen(torch.ones_like(concept.weights[:, :1]), concept.weights.shape[1])
+        concept.ids = torch.where(explicit.unsqueeze(1), one_hot_ids, concept.ids)
+        concept.weights = torch.where(explicit.unsqueeze(1), one_hot, concept.weights)
+        return explicit, update & capped
 
 
 def _widen(columns: torch.Tensor, width: int) -> torch.Tensor:

@@ -71,8 +71,9 @@ def test_sampled_thinking_matches_the_reference_given_the_tokens_written(
 
 
 def test_methods_and_plain_requests_share_a_batch(server, model_name):
-    """Seeded requests of each method, and plain ones, alone and then all in one batch: each
-    gets exactly what it got alone (its own method, its own draws)."""
+    """Seeded requests of each method (concept, mixture_of_inputs, switch), and a plain one,
+    alone and then all in one batch: each gets exactly what it got alone (its own method,
+    its own draws)."""
     common = {"early_stopping_entropy_threshold": 0, "max_thinking_tokens": 10, "return_trace": True,
               "after_thinking": {"temperature": 0.9}}
     bodies = [
@@ -81,6 +82,7 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
         dict(),  # plain
         dict(soft_thinking={**common, "method": "mixture_of_inputs", "beta": 0.5, "max_topk": 20}),
         dict(soft_thinking={**common, "method": "concept", "noise": {"type": "gumbel"}}),
+        dict(soft_thinking={**common, "method": "switch", "window_size": 2}),
     ]
 
     def request(extra: dict, seed: int) -> dict:
@@ -112,3 +114,5 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
         for entry in together[i]["soft_thinking"]["trace"]:
             assert entry["weights"] == sorted(entry["weights"], reverse=True)
     assert together[2].get("soft_thinking") is None
+    # The switch request steps latent and explicit: some steps feed one token, weight 1.
+    assert any(entry["weights"] == [1.0] for entry in together[5]["soft_thinking"]["trace"])

@@ -14,12 +14,14 @@ def request_settings(**overrides) -> RequestSettings:
     return RequestSettings(**{**DEFAULTS, **overrides})
 
 
-def all_rows(num_rows: int, k_used: int, fetch_k: int, any_noise: bool = False):
+def all_rows(num_rows: int, k_used: int, fetch_k: int, any_noise: bool = False,
+             methods: frozenset[int] = frozenset({C.METHOD_CONCEPT})):
     """Every row of a batch as soft rows in one group that fetches ``fetch_k`` tokens
-    (and draws either kind of noise if ``any_noise``)."""
+    (and draws either kind of noise if ``any_noise``), its rows of the given methods."""
     from sglang_soft_thinking.plan import SoftGroup, SoftRows
 
     group = SoftGroup(start=0, stop=num_rows, k_used=k_used, fetch_k_think=fetch_k,
                       fetch_k_answer=fetch_k,
-                      noise_kinds=frozenset({C.NOISE_GUMBEL, C.NOISE_DIRICHLET} if any_noise else ()))
+                      noise_kinds=frozenset({C.NOISE_GUMBEL, C.NOISE_DIRICHLET} if any_noise else ()),
+                      methods=methods)
     return SoftRows(index=list(range(num_rows)), groups=[group], k_used=k_used)

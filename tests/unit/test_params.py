@@ -33,6 +33,8 @@ def test_defaults_follow_the_design():
     ({"max_topk": 5, "colour": "red"}, "soft_thinking.colour"),
     ({"method": "latent"}, "soft_thinking.method"),
     ({"method": "mixture_of_inputs", "beta": -1}, "soft_thinking.beta"),
+    ({"method": "switch", "window_size": 0}, "soft_thinking.window_size"),
+    ({"method": "switch", "max_switch_count": 0}, "soft_thinking.max_switch_count"),
 ])
 def test_invalid_values_name_the_field(value, field):
     assert error_text(value).startswith(field + ":")
@@ -68,11 +70,14 @@ def test_method_and_its_parameters_round_trip_under_both_names():
     flat = SoftThinkingParams.from_flat({"enable_soft_thinking": True, "method": "mixture_of_inputs",
                                          "beta": 0.5, "max_topk": 20})
     assert flat == p and SoftThinkingParams().method == "concept"
+    switch = SoftThinkingParams.parse({"method": "switch", "window_size": 4, "max_switch_count": 2,
+                                       "noise": {"type": "gumbel"}})
+    assert SoftThinkingParams.from_custom_params(switch.to_custom_params()) == switch
 
 
 def test_noise_with_the_mixture_of_inputs_is_refused():
     text = error_text({"method": "mixture_of_inputs", "noise": {"type": "gumbel"}})
-    assert text.startswith("soft_thinking.noise:") and "noise applies to the concept method only" in text
+    assert text.startswith("soft_thinking.noise:") and "noise applies to concept tokens" in text
 
 
 def test_request_validation_rewrites_custom_params_and_rejects_greedy_thinking():

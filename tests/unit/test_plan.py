@@ -121,7 +121,7 @@ def test_a_seeded_row_steps_alike_in_any_group_and_any_order():
 def test_mixture_of_inputs_rows_step_like_the_maths_row_by_row():
     """Mixture-of-inputs rows, with and without a top-k limit, beside concept rows: the text
     token is the row's own seeded sample, the input its mixture, one column wider."""
-    from sglang_soft_thinking.draws import STREAM_MIXTURE
+    from sglang_soft_thinking.draws import STREAM_THINKING_SAMPLE
     from sglang_soft_thinking.mixture import mixture_of_inputs
 
     torch.manual_seed(3)
@@ -150,7 +150,7 @@ def test_mixture_of_inputs_rows_step_like_the_maths_row_by_row():
         sampled = C.sample_tokens(
             logits[row:row + 1], temperature=torch.tensor([s.temperature]), top_k=torch.tensor([s.top_k]),
             top_p=torch.tensor([s.top_p]), min_p=torch.tensor([s.min_p]), fetch_k=VOCAB, draws=draws,
-            stream=STREAM_MIXTURE)
+            stream=STREAM_THINKING_SAMPLE)
         top = logits[row].topk(s.max_topk)
         ids, weights, _ = mixture_of_inputs(top.values.unsqueeze(0), top.indices.unsqueeze(0),
                                             torch.tensor([s.max_topk]), sampled, torch.tensor([s.beta]))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from request_settings import all_rows, request_settings
 
+from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.hooks.sampler import StepRecords
 from sglang_soft_thinking.resume import RecordsMismatch, resume
 from sglang_soft_thinking.state import RequestSettings, SoftThinkingTable
@@ -32,7 +33,8 @@ def random_logits(rng: random.Random) -> torch.Tensor:
 
 
 def row_state(table, row):
-    names = ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps", "has_concept")
+    names = ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps", "has_concept",
+             "switch_mode", "switch_stay", "switch_reference", "switch_count")
     state = {name: getattr(table, name)[row].item() for name in names}
     state["recent"] = [t for t in table.recent[row].tolist() if t >= 0]
     return state
@@ -44,12 +46,15 @@ def row_state(table, row):
     settings(entropy_threshold=0.5, length_threshold=2),
     settings(max_thinking_tokens=5),
     settings(max_thinking_tokens=0),
+    settings(method=C.METHOD_SWITCH, window_size=2, max_switch_count=3, top_k=1),
+    settings(method=C.METHOD_SWITCH, window_size=1, entropy_threshold=0.5, length_threshold=3),
 ])
 def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
     rng = random.Random(seed)
     table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
     table.admit([2], [request_settings])
-    rows, one = torch.tensor([2]), all_rows(1, 4, VOCAB)
+    rows = torch.tensor([2])
+    one = all_rows(1, 4, VOCAB, methods=frozenset({request_settings.method}))
     records, tokens, concepts = [], [], []
     for _ in range(rng.randrange(1, 30)):
         result = table.step(rows, random_logits(rng).unsqueeze(0), one)
@@ -63,6 +68,8 @@ def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
         assert {"phase": state.phase, "force_kind": state.force_kind, "forced_pos": state.forced_pos,
                 "low_entropy_run": state.low_entropy_run, "thinking_steps": state.thinking_steps,
                 "has_concept": state.concept_ids is not None,
+                "switch_mode": state.switch_mode, "switch_stay": state.switch_stay,
+                "switch_reference": state.switch_reference, "switch_count": state.switch_count,
                 "recent": state.recent} == expected
         # Every position fed a concept token is rebuilt from that concept token.
         for fed, stored in zip(resumed.fed, concepts):

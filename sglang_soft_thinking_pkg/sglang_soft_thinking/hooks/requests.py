@@ -93,6 +93,8 @@ def resolve_settings(req, tokenizer) -> RequestSettings | None:
         max_thinking_tokens=-1 if params.max_thinking_tokens is None else params.max_thinking_tokens,
         method=METHODS.index(params.method),
         beta=params.beta,
+        window_size=params.window_size,
+        max_switch_count=-1 if params.max_switch_count is None else params.max_switch_count,
         noise_kind=noise_kind,
         noise_param=noise_param,
         after_temperature=after.temperature,

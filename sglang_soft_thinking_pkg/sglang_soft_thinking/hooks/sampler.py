@@ -36,13 +36,16 @@ from sglang_soft_thinking import runtime
 from sglang_soft_thinking.concept import sample_tokens
 from sglang_soft_thinking.draws import STREAM_PLAIN, RowDraws
 from sglang_soft_thinking.runtime import PLAN_ATTR
-from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, META_INFO_KEY, THINK
-from sglang_soft_thinking.state import KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_THINK, StepResult
+from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, META_INFO_KEY, SWITCH_CAP, THINK
+from sglang_soft_thinking.state import (
+    KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_SWITCH_CAP, KIND_THINK, StepResult,
+)
 
 MODEL_RUNNER_SAMPLE = "sglang.srt.model_executor.model_runner.ModelRunner.sample"
 SAMPLER_FORWARD = "sglang.srt.layers.sampler.Sampler.forward"
 
-_KIND_NAMES = {KIND_THINK: THINK, KIND_COLD_STOP: COLD_STOP, KIND_BUDGET: BUDGET, KIND_ANSWER: ANSWER}
+_KIND_NAMES = {KIND_THINK: THINK, KIND_COLD_STOP: COLD_STOP, KIND_BUDGET: BUDGET, KIND_ANSWER: ANSWER,
+               KIND_SWITCH_CAP: SWITCH_CAP}
 
 
 class LocalRecord(tuple):
