@@ -13,9 +13,10 @@ and one with Dirichlet noise over an unbounded support (both need the whole sort
 vocabulary each step), so one request's settings show in the others' throughput.
 
 Reports per concurrency plain-with/plain-without (the plugin's cost on plain batches),
-soft/plain (target: at least 0.98 each; ``--method`` picks the soft series' method) and mixed/plain (target: at least 0.95 of
-both plain figures). Rounds alternate the series and the best round of each counts,
-which damps the noise of other work on the machine. Not run in CI.
+soft/plain (target: at least 0.98 each; ``--method`` picks the soft series' method) and
+mixed/plain (target: at least 0.95 of both plain figures). Rounds alternate the series
+and the best round of each counts, which damps the noise of other work on the machine.
+Not run in CI.
 """
 
 from __future__ import annotations

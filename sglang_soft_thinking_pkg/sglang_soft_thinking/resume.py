@@ -101,7 +101,8 @@ def _switch_step(state: RowState, settings: RequestSettings, entropy: float) -> 
 
     before = SwitchState(one(state.switch_mode), one(state.switch_stay),
                          one(state.switch_reference, torch.float32), one(state.switch_count))
-    after, capped = switch_step(before, one(entropy, torch.float32), one(state.thinking_steps == 0, torch.bool),
+    first = one(state.thinking_steps == 0, torch.bool)
+    after, capped = switch_step(before, one(entropy, torch.float32), first,
                                 one(settings.window_size), one(settings.max_switch_count))
     state.switch_mode, state.switch_stay = int(after.mode), int(after.stay)
     state.switch_reference, state.switch_count = float(after.reference), int(after.count)

@@ -37,8 +37,8 @@ class SwitchState:
     count: torch.Tensor  # [B] int64, latent -> explicit switches so far
 
 
-def switch_step(state: SwitchState, entropy: torch.Tensor, first: torch.Tensor,
-                window_size: torch.Tensor, max_switch_count: torch.Tensor) -> tuple[SwitchState, torch.Tensor]:
+def switch_step(state: SwitchState, entropy: torch.Tensor, first: torch.Tensor, window_size: torch.Tensor,
+                max_switch_count: torch.Tensor) -> tuple[SwitchState, torch.Tensor]:
     """One thinking step: the state after it, whose ``mode`` is the step's own, and [B] bool,
     whether this step's switch reached the cap (``max_switch_count`` < 0: no cap).
 

@@ -1,8 +1,8 @@
 """Soft thinking stays right in the engine modes SGLang runs in (stock ``launch_server`` + plugin).
 
 Each mode's server gets the same soft-thinking requests (float32, noise off, greedy
-answer) all at once, with plain requests beside them, and each soft request must agree
-with the same request sent alone to a server in the default mode: equal record kinds,
+answer; the three thinking methods in turn, seeded) all at once, with plain requests
+beside them, and each soft request must agree with the same request sent alone to a server in the default mode: equal record kinds,
 concept tokens within the tolerances of ``scripts/check_engine_modes.py``, and an
 output that differs from plain greedy decoding of its prompt (so a mode that stopped
 feeding concept tokens fails). Each special server is started once for this module.
@@ -20,7 +20,7 @@ import pytest
 
 from benchmarks.server_process import ServerProcess as RunningServer
 from scripts.check_engine_modes import (
-    PROMPTS, SOFT, Mode, generate, generate_body, output_mismatches, prompt_ids, start_stock,
+    PROMPTS, SOFT, Mode, generate, generate_body, output_mismatches, prompt_ids, soft_body, start_stock,
 )
 from server_process import REPO_ROOT, model_path
 
@@ -52,7 +52,7 @@ def default_server():
 @pytest.fixture(scope="module")
 def alone(default_server, prompts):
     """Each soft request, and the plain greedy request of its prompt, sent alone."""
-    bodies = [generate_body(p, SOFT) for p in prompts] + [generate_body(p, None) for p in prompts]
+    bodies = [soft_body(i, p) for i, p in enumerate(prompts)] + [generate_body(p, None) for p in prompts]
     outputs = asyncio.run(generate(default_server.root_url, bodies, together=False))
     return outputs[:len(prompts)], outputs[len(prompts):]
 
@@ -63,7 +63,7 @@ def run_together(server: RunningServer, prompts, extra: list[dict] = ()) -> list
     The plain prompts are shorter: SGLang retracts the requests with the fewest outputs
     and, among those, the longest prompts first, so the soft ones are retracted."""
     plain = [generate_body(p[:8], None, max_new_tokens=40) for p in prompts[:4]]
-    bodies = [generate_body(p, SOFT) for p in prompts] + plain + list(extra)
+    bodies = [soft_body(i, p) for i, p in enumerate(prompts)] + plain + list(extra)
     return asyncio.run(generate(server.root_url, bodies, together=True))[:len(prompts)]
 
 
@@ -113,7 +113,7 @@ def test_retraction_every_few_steps_with_the_radix_cache(prompts, alone):
 
 def test_retraction_under_memory_pressure_without_radix_cache_or_overlap(default_server, prompts, alone):
     """A KV pool too small for the requests SGLang admits on its estimate of their length."""
-    bodies = [generate_body(p, SOFT, max_new_tokens=48, ignore_eos=False) for p in prompts]
+    bodies = [soft_body(i, p, max_new_tokens=48, ignore_eos=False) for i, p in enumerate(prompts)]
     expected = asyncio.run(generate(default_server.root_url, bodies, together=False))
     server = start(Mode("pressure", ["--disable-radix-cache", "--disable-overlap-schedule",
                                      "--schedule-conservativeness", "0.1"]), max_total_tokens=220)
@@ -131,7 +131,8 @@ def test_mixed_chunked_prefill_with_prompts_arriving_while_thinking(tokenizer, p
     long_bodies = [generate_body(list(tokenizer.encode(f"{i} {LONG_PROMPT}")), None, 8) for i in range(4)]
 
     async def soft_then_long_prompts():
-        soft = asyncio.ensure_future(generate(server.root_url, [generate_body(p, SOFT) for p in prompts], True))
+        soft_bodies = [soft_body(i, p) for i, p in enumerate(prompts)]
+        soft = asyncio.ensure_future(generate(server.root_url, soft_bodies, True))
         await asyncio.sleep(1.0)  # the soft requests are decoding by now
         late = await generate(server.root_url, long_bodies, True)
         return await soft, late
