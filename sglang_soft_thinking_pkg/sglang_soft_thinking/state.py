@@ -307,7 +307,7 @@ class SoftThinkingTable:
                 prefix_ids=prefix.ids, draws=draws, stream=STREAM_THINKING_SAMPLE,
             )
         if C.METHOD_MIXTURE_OF_INPUTS in group.methods:
-            # The group's widest mixture row has max_topk + 1 = k_used columns.
+            # Every mixture row of the group has max_topk + 1 <= k_used columns.
             num_candidates = max(1, min(group.k_used - 1, prefix.ids.shape[1]))
             top_ids = prefix.ids[:, :num_candidates]
             ids, weights, _ = mixture_of_inputs(logits.gather(1, top_ids), top_ids, self.max_topk[rows],
