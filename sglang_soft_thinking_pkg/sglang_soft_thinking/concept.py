@@ -69,13 +69,15 @@ class Prefix:
     ids: torch.Tensor  # [B, F] int64
     probs: torch.Tensor  # [B, F] float32
     entropy: torch.Tensor  # [B], step 2, of the full thinking distribution
+    vocab_probs: torch.Tensor | None = None  # [B, V] step 1's whole distribution, in id order
 
 
 def thinking_prefix(logits: torch.Tensor, temperature: torch.Tensor, fetch_k: int) -> Prefix:
     """Steps 1-2 in one full-vocabulary pass, and the sorted prefix every later step uses."""
     probs, log_probs = scaled_probs(logits, temperature)
     sorted_log_probs, sorted_ids = log_probs.topk(fetch_k, dim=-1)
-    return Prefix(ids=sorted_ids, probs=sorted_log_probs.exp(), entropy=entropy(probs, log_probs))
+    return Prefix(ids=sorted_ids, probs=sorted_log_probs.exp(), entropy=entropy(probs, log_probs),
+                  vocab_probs=probs)
 
 
 def prefix_keep_mask(
@@ -224,6 +226,24 @@ def sample_tokens(
     choice = sample_index(weights, draws.gumbel(weights.shape[1], stream))  # [B]
     sampled = sorted_ids.gather(1, choice.unsqueeze(1)).squeeze(1)
     return torch.where(greedy, sorted_ids[:, 0], sampled)
+
+
+def sample_vocabulary(probs: torch.Tensor, min_p: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """Step 3 and a sample, for rows that neither top-k nor top-p cuts: no sort needed.
+
+    probs [B, V], a whole distribution in token-id order; min_p [B]; uniform [B] in (0, 1).
+    Min-p keeps ``p >= min_p * max(p)`` (a cut by value, not by rank), and the sample is the
+    inverse of the kept mass's cumulative sum at ``uniform`` times that mass: the first token
+    whose cumulative mass reaches it. A token of zero mass adds nothing to the sum, so the
+    token before it always reaches the target first: it is never chosen. One uniform per
+    row and one pass over the vocabulary, the cost of the softmax itself. Returns [B] ids.
+    """
+    peak = probs.amax(dim=-1, keepdim=True)
+    kept = torch.where(probs >= min_p.unsqueeze(1) * peak, probs, torch.zeros_like(probs))
+    cumulative = kept.cumsum(dim=-1)
+    target = uniform.to(cumulative.dtype) * cumulative[:, -1]
+    chosen = torch.searchsorted(cumulative, target.unsqueeze(1).contiguous()).squeeze(1)
+    return chosen.clamp_max(probs.shape[1] - 1)
 
 
 def mix_embeddings(token_embeddings: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

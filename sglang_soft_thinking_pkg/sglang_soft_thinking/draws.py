@@ -178,6 +178,10 @@ class RowDraws:
         seeds = torch.randint(0, 1 << 62, (batch,), dtype=torch.int64, device=device)
         return cls(seeds, torch.zeros(batch, dtype=torch.int64, device=device))
 
+    def uniform(self, stream: int) -> torch.Tensor:
+        """[B] one uniform per row."""
+        return uniforms(self.seeds, self.positions, 1, stream)[:, 0]
+
     def gumbel(self, width: int, stream: int) -> torch.Tensor:
         return gumbels(self.seeds, self.positions, width, stream)
 

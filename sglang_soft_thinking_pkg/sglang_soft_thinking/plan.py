@@ -64,6 +64,7 @@ class SoftGroup:
     fetch_k_answer: int  # sorted tokens the after-thinking sample needs
     noise_kinds: frozenset[int] = frozenset()  # the noise kinds its rows draw (concept.NOISE_*)
     methods: frozenset[int] = frozenset({C.METHOD_CONCEPT})  # its rows' methods (concept.METHOD_*)
+    samples_vocabulary: bool = False  # some row draws its thinking sample unsorted (samples_vocabulary)
 
     @property
     def fetch_k(self) -> int:
@@ -85,17 +86,30 @@ class SoftRows:
         return {row: i for i, row in enumerate(self.index)}
 
 
-def think_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
-    """Sorted tokens a request's concept token needs (DESIGN §4 steps 3-5).
+def samples_while_thinking(settings: RequestSettings) -> bool:
+    """Whether the request's method samples a text token at each thinking step."""
+    return settings.method in (C.METHOD_MIXTURE_OF_INPUTS, C.METHOD_SWITCH)
 
-    Its ``max_topk`` and its finite thinking ``top_k`` (the top-k set's mass renormalises
-    top-p); Dirichlet noise draws over the whole support of step 3, which a finite top_k
-    bounds and which is otherwise the vocabulary. The mixture of inputs and the switch
-    method sample text tokens from the same support.
+
+def samples_vocabulary(settings: RequestSettings) -> bool:
+    """Whether its thinking sample is drawn over the whole vocabulary unsorted
+    (concept.sample_vocabulary): it samples while thinking, and neither top-k nor top-p cuts.
+    A rule of the request alone, so its draws never depend on its batch."""
+    return samples_while_thinking(settings) and settings.top_k >= C.TOP_K_ALL and settings.top_p >= 1
+
+
+def think_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
+    """Sorted tokens a request's thinking step needs (DESIGN §4 steps 3-5).
+
+    Its concept token's width and its finite thinking ``top_k`` (the top-k set's mass
+    renormalises top-p); Dirichlet noise draws over the whole support of step 3, which a
+    finite top_k bounds and which is otherwise the vocabulary. The methods that sample a
+    text token while thinking sample from that support too; with neither top-k nor top-p
+    it is drawn unsorted (:func:`samples_vocabulary`), so only top-p needs the sort.
     """
     finite = [settings.top_k] if settings.top_k < C.TOP_K_ALL else []
     whole_support = (settings.noise_kind == C.NOISE_DIRICHLET
-                     or settings.method in (C.METHOD_MIXTURE_OF_INPUTS, C.METHOD_SWITCH))
+                     or (samples_while_thinking(settings) and settings.top_p < 1))
     return C.required_fetch_k(vocab_size, settings.width, finite, full_support=whole_support and not finite)
 
 
@@ -131,7 +145,8 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
             fetch_k_think=max(think for _, _, think, _ in members),
             fetch_k_answer=max(answer for _, _, _, answer in members),
             noise_kinds=frozenset(s.noise_kind for _, s, _, _ in members) - {C.NOISE_NONE},
-            methods=frozenset(s.method for _, s, _, _ in members)))
+            methods=frozenset(s.method for _, s, _, _ in members),
+            samples_vocabulary=any(samples_vocabulary(s) for _, s, _, _ in members)))
     return SoftRows(index=[row for row, _, _, _ in ordered], groups=groups,
                     k_used=max((g.k_used for g in groups), default=0))
 

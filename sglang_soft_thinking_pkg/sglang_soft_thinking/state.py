@@ -279,7 +279,8 @@ class SoftThinkingTable:
         One full-vocabulary pass (steps 1-2) per row; its sorted prefix of ``group.fetch_k``
         tokens serves the concept token (steps 3-5) and the answer sample alike.
         """
-        draws = None if positions is None else RowDraws(self.seed[rows], positions.long())
+        draws = (RowDraws.unseeded(rows.shape[0], logits.device) if positions is None
+                 else RowDraws(self.seed[rows], positions.long()))
         prefix = C.thinking_prefix(logits, self.temperature[rows], group.fetch_k)
         think_prefix = C.Prefix(ids=prefix.ids[:, :group.fetch_k_think],
                                 probs=prefix.probs[:, :group.fetch_k_think], entropy=prefix.entropy)
@@ -306,6 +307,11 @@ class SoftThinkingTable:
                 top_p=self.top_p[rows], min_p=self.min_p[rows], fetch_k=group.fetch_k_think,
                 prefix_ids=prefix.ids, draws=draws, stream=STREAM_THINKING_SAMPLE,
             )
+        if group.samples_vocabulary:
+            whole = C.sample_vocabulary(prefix.vocab_probs, self.min_p[rows],
+                                        draws.uniform(STREAM_THINKING_SAMPLE))
+            unsorted = samples_vocabulary_rows(self.method[rows], self.top_k[rows], self.top_p[rows])
+            sampled = torch.where(unsorted, whole, sampled)
         if C.METHOD_MIXTURE_OF_INPUTS in group.methods:
             # Every mixture row of the group has max_topk + 1 <= k_used columns.
             num_candidates = max(1, min(group.k_used - 1, prefix.ids.shape[1]))
@@ -343,6 +349,12 @@ class SoftThinkingTable:
         concept.ids = torch.where(explicit.unsqueeze(1), one_hot_ids, concept.ids)
         concept.weights = torch.where(explicit.unsqueeze(1), one_hot, concept.weights)
         return explicit, update & capped
+
+
+def samples_vocabulary_rows(method: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """plan.samples_vocabulary, row by row on the device."""
+    samples = (method == C.METHOD_MIXTURE_OF_INPUTS) | (method == C.METHOD_SWITCH)
+    return samples & (top_k >= C.TOP_K_ALL) & (top_p >= 1)
 
 
 def _widen(columns: torch.Tensor, width: int) -> torch.Tensor:

@@ -134,6 +134,27 @@ def test_sample_tokens_greedy_and_distribution():
     assert set(C.sample_tokens(logits, **p, fetch_k=4).tolist()) == {2, 3}
 
 
+def test_sample_vocabulary_follows_the_min_p_kept_distribution():
+    n = 20000
+    probs = torch.tensor([0.0, 0.5, 0.002, 0.0, 0.3, 0.198])
+    draws = RowDraws(torch.full((n,), 11), torch.arange(n))
+    uniform = draws.uniform(stream=4)
+    sampled = C.sample_vocabulary(probs.repeat(n, 1), torch.full((n,), 0.01), uniform)
+    # min_p 0.01 of the peak 0.5 drops the 0.002 token; zero-mass tokens are never drawn.
+    kept = torch.tensor([0.0, 0.5, 0.0, 0.0, 0.3, 0.198]) / 0.998
+    frequencies = torch.bincount(sampled, minlength=6).float() / n
+    torch.testing.assert_close(frequencies, kept, atol=0.012, rtol=0)
+    assert set(sampled.tolist()) == {1, 4, 5}
+    # Each draw is the inverse of the cumulative distribution at its own uniform.
+    upper = kept.cumsum(0)
+    lower = upper - kept
+    for u, token in zip(uniform[:200].tolist(), sampled[:200].tolist()):
+        assert lower[token] - 1e-6 <= u <= upper[token] + 1e-6
+    # The extremes of the uniform land on the first and the last kept token.
+    ends = C.sample_vocabulary(probs.repeat(2, 1), torch.full((2,), 0.01), torch.tensor([1e-9, 1.0]))
+    assert ends.tolist() == [1, 5]
+
+
 def test_step6_mixed_embedding():
     table = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     ids = torch.tensor([[0, 2]])

@@ -118,6 +118,32 @@ def test_a_seeded_row_steps_alike_in_any_group_and_any_order():
     assert results[1] == results[0] and results[2] == results[0]
 
 
+def inverse_cdf_sample(logits, temperature: float, min_p: float, uniform: float) -> int:
+    """The first token, in id order, whose cumulative min-p-kept mass reaches ``uniform``
+    times the kept mass (float64, a plain loop)."""
+    probs = torch.softmax(logits.double() / temperature, dim=-1).tolist()
+    kept = [p if p >= min_p * max(probs) else 0.0 for p in probs]
+    target, total = uniform * sum(kept), 0.0
+    for token, p in enumerate(kept):
+        total += p
+        if p > 0 and total >= target:
+            return token
+    return max(i for i, p in enumerate(kept) if p > 0)
+
+
+def test_a_sampling_method_without_top_k_or_top_p_sorts_only_its_candidates():
+    moi, switch = C.METHOD_MIXTURE_OF_INPUTS, C.METHOD_SWITCH
+    free = [settings(0, method=moi, max_topk=4, after_top_k=20),
+            settings(1, method=switch, max_topk=6, min_p=0.01, after_top_k=20)]
+    (group,) = group_soft_rows([0, 1], free, VOCAB).groups
+    assert group.fetch_k == 20 and group.fetch_k_think == 6 and group.samples_vocabulary
+    # Top-p ranks the tokens: that row alone sorts the whole vocabulary.
+    soft = group_soft_rows([0, 1, 2], [*free, settings(2, method=moi, top_p=0.9, after_top_k=20)], VOCAB)
+    narrow, wide = soft.groups
+    assert soft.index == [0, 1, 2] and narrow.samples_vocabulary and not wide.samples_vocabulary
+    assert wide.fetch_k_think == VOCAB
+
+
 def test_mixture_of_inputs_rows_step_like_the_maths_row_by_row():
     """Mixture-of-inputs rows, with and without a top-k limit, beside concept rows: the text
     token is the row's own seeded sample, the input its mixture, one column wider."""
@@ -147,10 +173,15 @@ def test_mixture_of_inputs_rows_step_like_the_maths_row_by_row():
             torch.testing.assert_close(result.weights[place, :s.max_topk], concept.weights[0])
             continue
         draws = RowDraws(torch.tensor([s.seed]), positions[row:row + 1])
-        sampled = C.sample_tokens(
-            logits[row:row + 1], temperature=torch.tensor([s.temperature]), top_k=torch.tensor([s.top_k]),
-            top_p=torch.tensor([s.top_p]), min_p=torch.tensor([s.min_p]), fetch_k=VOCAB, draws=draws,
-            stream=STREAM_THINKING_SAMPLE)
+        if s.top_k >= UNLIMITED and s.top_p >= 1:
+            # No top-k or top-p cut: the inverse of the cumulative distribution, in id order.
+            sampled = torch.tensor([inverse_cdf_sample(logits[row], s.temperature, s.min_p,
+                                                       draws.uniform(STREAM_THINKING_SAMPLE).item())])
+        else:
+            sampled = C.sample_tokens(
+                logits[row:row + 1], temperature=torch.tensor([s.temperature]), top_k=torch.tensor([s.top_k]),
+                top_p=torch.tensor([s.top_p]), min_p=torch.tensor([s.min_p]), fetch_k=VOCAB, draws=draws,
+                stream=STREAM_THINKING_SAMPLE)
         top = logits[row].topk(s.max_topk)
         ids, weights, _ = mixture_of_inputs(top.values.unsqueeze(0), top.indices.unsqueeze(0),
                                             torch.tensor([s.max_topk]), sampled, torch.tensor([s.beta]))
