@@ -120,19 +120,48 @@ def answer_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
                               full_support=top_k >= C.TOP_K_ALL)
 
 
-def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_size: int) -> SoftRows:
+@dataclass
+class _Member:
+    """A soft row as grouping sees it: what its step needs this time."""
+
+    row: int
+    width: int
+    think: int  # think_fetch_k
+    answer: int  # answer_fetch_k
+    noise_kind: int
+    methods: frozenset[int]
+    samples_vocabulary: bool
+
+
+def _member(row: int, s: RequestSettings, vocab_size: int, answering: bool) -> _Member:
+    """A row known to be answering needs only its after-thinking sample: its thinking
+    settings (method, noise, a wide thinking support) no longer cost its step anything."""
+    answer = answer_fetch_k(s, vocab_size)
+    if answering:
+        return _Member(row, s.width, min(s.width, vocab_size), answer, C.NOISE_NONE, frozenset(), False)
+    return _Member(row, s.width, think_fetch_k(s, vocab_size), answer, s.noise_kind,
+                   frozenset({s.method}), samples_vocabulary(s))
+
+
+def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_size: int,
+                    answering: list[bool] | None = None) -> SoftRows:
     """Soft rows in at most three groups: those that need only a short sorted prefix, then
     those that need the whole sorted vocabulary (no top-k limit), then those that also draw
     Dirichlet noise over it (a Gamma draw per token). A request therefore never widens
-    another request's step, nor makes it draw noise it did not ask for."""
+    another request's step, nor makes it draw noise it did not ask for.
+
+    ``answering``: the rows the host knows have left thinking (their records say so; the
+    phase never goes back, so knowing it a step late is safe). Their step is an ordinary
+    sample, so they group by their after-thinking settings alone.
+    """
     narrow, wide, wide_dirichlet = [], [], []
-    for row, s in zip(index, settings):
-        think, answer = think_fetch_k(s, vocab_size), answer_fetch_k(s, vocab_size)
-        if max(think, answer) < vocab_size:
+    for i, (row, s) in enumerate(zip(index, settings)):
+        member = _member(row, s, vocab_size, bool(answering and answering[i]))
+        if max(member.think, member.answer) < vocab_size:
             members = narrow
         else:
-            members = wide_dirichlet if s.noise_kind == C.NOISE_DIRICHLET else wide
-        members.append((row, s, think, answer))
+            members = wide_dirichlet if member.noise_kind == C.NOISE_DIRICHLET else wide
+        members.append(member)
     ordered, groups = [], []
     for members in (narrow, wide, wide_dirichlet):
         if not members:
@@ -141,13 +170,13 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
         ordered.extend(members)
         groups.append(SoftGroup(
             start=start, stop=len(ordered),
-            k_used=max(s.width for _, s, _, _ in members),
-            fetch_k_think=max(think for _, _, think, _ in members),
-            fetch_k_answer=max(answer for _, _, _, answer in members),
-            noise_kinds=frozenset(s.noise_kind for _, s, _, _ in members) - {C.NOISE_NONE},
-            methods=frozenset(s.method for _, s, _, _ in members),
-            samples_vocabulary=any(samples_vocabulary(s) for _, s, _, _ in members)))
-    return SoftRows(index=[row for row, _, _, _ in ordered], groups=groups,
+            k_used=max(m.width for m in members),
+            fetch_k_think=max(m.think for m in members),
+            fetch_k_answer=max(m.answer for m in members),
+            noise_kinds=frozenset(m.noise_kind for m in members) - {C.NOISE_NONE},
+            methods=frozenset().union(*(m.methods for m in members)),
+            samples_vocabulary=any(m.samples_vocabulary for m in members)))
+    return SoftRows(index=[m.row for m in ordered], groups=groups,
                     k_used=max((g.k_used for g in groups), default=0))
 
 

@@ -123,6 +123,29 @@ def test_streamed_and_whole_responses_split_alike(openai_client, model_name, bud
         whole.usage.completion_tokens_details.reasoning_tokens
 
 
+@pytest.mark.parametrize("method", [{"method": "mixture_of_inputs", "beta": 0.5},
+                                    {"method": "switch", "window_size": 2}])
+def test_every_method_cold_stops_and_streams_as_it_answers_whole(openai_client, model_name, method):
+    """Cold Stop ends each method's thinking (an entropy bound every step is under: after 3
+    steps), and a seeded request streams exactly what it answers whole, trace included."""
+    soft = {"max_topk": 5, "early_stopping_entropy_threshold": 100.0,
+            "early_stopping_length_threshold": 3, "return_trace": True, **method}
+    request = dict(model=model_name, messages=MESSAGES, max_tokens=20, temperature=0.9, seed=5,
+                   extra_body={"soft_thinking": soft, "ignore_eos": True})
+    whole = openai_client.chat.completions.create(**request).choices[0]
+    summary = whole.model_extra["soft_thinking"]
+    assert summary["end_reason"] == "cold_stop" and len(summary["trace"]) == 3
+    assert whole.message.reasoning_content and whole.message.content
+    choices = [c.choices[0] for c in openai_client.chat.completions.create(**request, stream=True)
+               if c.choices]
+    streamed = "".join(getattr(c.delta, "reasoning_content", None) or "" for c in choices)
+    assert streamed == whole.message.reasoning_content
+    assert "".join(c.delta.content or "" for c in choices) == whole.message.content
+    pieces = [c.model_extra["soft_thinking"]["trace"] for c in choices
+              if not c.finish_reason and c.model_extra.get("soft_thinking")]
+    assert [entry for piece in pieces for entry in piece] == summary["trace"]
+
+
 @pytest.mark.parametrize("route", ["chat", "completions"])
 def test_streamed_chunks_carry_the_trace_of_the_steps_they_add(openai_client, model_name, route):
     """With return_trace, the chunks before the last carry each thinking step's trace entry

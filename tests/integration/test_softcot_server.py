@@ -166,15 +166,18 @@ def test_streamed_softcot_matches(softcot_client, reference):
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == text
 
 
-def test_soft_thinking_combines_with_softcot(softcot_client, reference):
-    # With max_topk 1 every concept token is the argmax token alone: greedy decoding, so
-    # the soft-thinking answer with thoughts must equal the greedy reference with thoughts.
+@pytest.mark.parametrize("method", ["concept", "mixture_of_inputs", "switch"])
+def test_soft_thinking_combines_with_softcot(softcot_client, reference, method):
+    # With max_topk 1 and top_k 1 every method feeds the argmax token alone (a one-token
+    # concept token; a mixture over one candidate, entropy 0; a latent or explicit switch
+    # step alike): greedy decoding, so the soft-thinking answer with thoughts must equal
+    # the greedy reference with thoughts.
     text, _ = reference.greedy(reference.base_prompt_ids(QUESTION), reference.thoughts(QUESTION))
     response = softcot_client.chat.completions.create(
         model=str(model_path().name), messages=[{"role": "user", "content": QUESTION}],
         max_tokens=MAX_TOKENS, temperature=0.7, extra_body={
-            "softcot": {"enabled": True},
-            "soft_thinking": {"max_topk": 1, "early_stopping_entropy_threshold": 0,
+            "softcot": {"enabled": True}, "top_k": 1,
+            "soft_thinking": {"method": method, "max_topk": 1, "early_stopping_entropy_threshold": 0,
                               "max_thinking_tokens": 64}})
     choice = response.choices[0]
     # The length limit ends it while thinking, so all of it is reasoning.

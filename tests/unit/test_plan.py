@@ -100,6 +100,36 @@ def test_the_grouped_step_equals_the_maths_row_by_row(trial):
             assert result.kinds[place] == KIND_ANSWER and result.tokens[place] == answer
 
 
+@pytest.mark.parametrize("trial", range(3))
+def test_rows_known_to_be_answering_group_by_their_answer_settings_alone(trial):
+    """Past thinking, a row's method, noise and wide thinking support cost nothing: only a
+    missing after-thinking top-k still sorts the whole vocabulary; the samples are those of
+    the whole-vocabulary maths."""
+    torch.manual_seed(trial)
+    overrides = [*MIXED,
+                 dict(method=C.METHOD_SWITCH, max_topk=5, top_p=0.9, noise_kind=C.NOISE_DIRICHLET,
+                      noise_param=1.0, after_top_k=20, after_temperature=0.8),
+                 dict(method=C.METHOD_MIXTURE_OF_INPUTS, max_topk=6, top_p=0.8, after_top_k=UNLIMITED,
+                      after_temperature=1.1)]
+    requests = [settings(300 + 11 * trial + i, **o) for i, o in enumerate(overrides)]
+    rows = list(range(len(requests)))
+    table = SoftThinkingTable(len(rows), K_MAX, "cpu")
+    table.admit(rows, requests, [RowState(phase=PHASE_ANSWER)] * len(rows))
+    soft = group_soft_rows(rows, requests, VOCAB, answering=[True] * len(rows))
+    wide = {soft.index[i] for g in soft.groups if g.fetch_k == VOCAB for i in range(g.start, g.stop)}
+    assert wide == {row for row in rows if requests[row].after_top_k >= UNLIMITED}
+    assert all(not g.noise_kinds and not g.methods and not g.samples_vocabulary for g in soft.groups)
+    # Not known to be answering, the same rows keep their thinking needs.
+    assert len(group_soft_rows(rows, requests, VOCAB).groups) == 3
+    order = torch.tensor(soft.index)
+    logits = 3 * torch.randn(len(rows), VOCAB)
+    positions = torch.arange(len(rows)) + 40
+    result = table.step(order, logits[order], soft, positions[order])
+    for place, row in enumerate(soft.index):
+        _, answer = reference_row(logits[row], requests[row], positions[row].item())
+        assert result.kinds[place] == KIND_ANSWER and result.tokens[place] == answer
+
+
 def test_a_seeded_row_steps_alike_in_any_group_and_any_order():
     torch.manual_seed(0)
     logits = 3 * torch.randn(VOCAB)

@@ -25,7 +25,7 @@ import torch
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking import runtime
 from sglang_soft_thinking.draws import seed_of
-from sglang_soft_thinking.output import META_INFO_KEY
+from sglang_soft_thinking.output import ANSWER, META_INFO_KEY
 from sglang_soft_thinking.resume import resume
 from sglang_soft_thinking.runtime import ADMITTED_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR
 from sglang_soft_thinking.plan import BatchPlan, ExtendInputs, SeededRows, SglangRows, group_soft_rows
@@ -78,6 +78,13 @@ def seeded_plain_rows(reqs, settings: list[RequestSettings | None], vocab_size: 
                       fetch_k)
 
 
+def _answering(req) -> bool:
+    """Whether the request's last processed record is an answer token: it has left thinking
+    for good (the record may lag the device by a step or two; the phase never goes back)."""
+    records = (req.customized_info or {}).get(META_INFO_KEY)
+    return bool(records) and records[-1] is not None and records[-1][0] == ANSWER
+
+
 def sglang_rows(reqs, taken: set[int]) -> SglangRows:
     """The rows no plugin sampler takes, with the flags SGLang would derive for them alone."""
     index = [i for i in range(len(reqs)) if i not in taken]
@@ -108,7 +115,8 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
             counted = _plan_extend(result, table, batch, settings, forward_batch)
         index = [i for i, s in enumerate(settings) if s is not None and counted[i]]
         if index:
-            result.soft = group_soft_rows(index, [settings[i] for i in index], vocab_size)
+            result.soft = group_soft_rows(index, [settings[i] for i in index], vocab_size,
+                                          answering=[_answering(reqs[i]) for i in index])
             result.traced_rows = frozenset(i for i in index if settings[i].return_trace)
     taken = set(result.soft.index if result.soft else ()) | set(
         result.seeded_plain.index if result.seeded_plain else ())
