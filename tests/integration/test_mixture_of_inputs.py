@@ -100,16 +100,19 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
     together = asyncio.run(run(requests))
     for i, (a, t) in enumerate(zip(alone, together)):
         assert t["message"] == a["message"], f"request {i}"
-        # The same steps; weights equal up to the float rounding of another batch shape,
-        # which Gumbel noise divides by its temperature (measured: 2.7e-4). Other draws
-        # would move them by a tenth or more.
+        # The same steps: the same tokens with weights equal up to the float rounding of
+        # another batch shape, which Gumbel noise divides by its temperature (measured:
+        # 2.7e-4; two tail tokens that close may trade places). Other draws would move
+        # them by a tenth or more.
         if bodies[i]:
             ours, theirs = t["soft_thinking"], a["soft_thinking"]
             assert ours["end_reason"] == theirs["end_reason"], f"request {i}"
             assert len(ours["trace"]) == len(theirs["trace"]) == 10, f"request {i}"
             for x, y in zip(ours["trace"], theirs["trace"]):
-                assert x["ids"] == y["ids"], f"request {i}"
-                assert max(abs(p - q) for p, q in zip(x["weights"], y["weights"])) < 1e-3, f"request {i}"
+                assert x["ids"][0] == y["ids"][0] and set(x["ids"]) == set(y["ids"]), f"request {i}"
+                theirs_by_id = dict(zip(y["ids"], y["weights"]))
+                gap = max(abs(w - theirs_by_id[token]) for token, w in zip(x["ids"], x["weights"]))
+                assert gap < 1e-3, f"request {i}"
     for i in (0, 3):  # mixture rows: at most max_topk candidates and the written token
         width = bodies[i]["soft_thinking"].get("max_topk", 10) + 1
         assert all(len(entry["ids"]) <= width for entry in together[i]["soft_thinking"]["trace"])
