@@ -8,7 +8,7 @@ the median time of one sampling step:
 * ``sglang_plain``: SGLang's sampler maths for plain rows (temperature, softmax, and
   its pytorch-backend sampling: direct when no row filters, else sort and cut);
 * ``sglang_filtered``: the same with every row asking for top-p 0.95 and top-k 30;
-* ``soft``: :meth:`SoftThinkingTable.step` on as many thinking rows with the default
+* ``soft``: :func:`step.soft_step` on as many thinking rows with the default
   soft-thinking settings (max_topk 10, min_p 0.001, after-thinking top-k 30);
 * ``soft_mixed``: the same, but one row has no after-thinking top-k limit and one draws
   Dirichlet noise (both need the whole sorted vocabulary, for themselves only).
@@ -31,7 +31,9 @@ import torch
 from benchmarks.server_overhead import write_results
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.plan import group_soft_rows
-from sglang_soft_thinking.state import RequestSettings, SoftThinkingTable
+from sglang_soft_thinking.settings import RequestSettings
+from sglang_soft_thinking.step import soft_step
+from sglang_soft_thinking.table import SoftThinkingTable
 
 VOCAB = 49152  # SmolLM2's vocabulary
 K_MAX = 64
@@ -93,7 +95,7 @@ def soft_step(batch: int, mixed: bool):
     table.admit(rows, requests)  # no budget, Cold Stop after 256 steps: every row keeps thinking
 
     def step():
-        return table.step(order, logits, soft, positions)
+        return soft_step(table, order, logits, soft, positions)
     return step
 
 

@@ -28,7 +28,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sglang_soft_thinking.params import METHODS
+from sglang_soft_thinking.methods import NAMES as METHODS
 
 from benchmarks.server_overhead import (
     Measurement,

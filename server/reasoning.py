@@ -3,9 +3,12 @@
 Which output tokens are thinking is not guessed from the text:
 
 * a soft-thinking request's tokens carry the plugin's records (``sglang_soft_thinking.output``):
-  ``think`` steps are thinking, ``cold_stop`` / ``budget`` tokens are the think-end string the
-  engine wrote, ``answer`` tokens are the answer; a think-end string the model wrote itself
-  ends its thinking at the token that completes the string's token ids (as the plugin decides);
+  ``think`` steps are thinking, ``think_end`` is the token that completes a think-end string
+  the model wrote itself, ``cold_stop`` / ``budget`` / a method's end tokens are the
+  think-end string the engine wrote, ``answer`` tokens are the answer. A thinking step's
+  record also says how many of the last tokens may be the start of the think-end string
+  (``pending``): those are held back until the records show whether they are markup. The
+  server never tokenises or matches the think-end string itself;
 * a plain request to a model with a thinking template (``<think>`` and ``</think>`` each one
   token in its vocabulary: Qwen3, DeepSeek-R1 distills, QwQ) thinks when its prompt leaves a
   ``<think>`` open or its output starts with one, and stops thinking at the ``</think>`` token.
@@ -23,11 +26,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-from sglang_soft_thinking.output import ANSWER, FORCED_KINDS, META_INFO_KEY
+from sglang_soft_thinking.output import ANSWER, FORCED_KINDS, META_INFO_KEY, THINK_END
 
 from server.engine import GenerationJob
 
-THINK_START, THINK_END = "<think>", "</think>"
+TEMPLATE_START, TEMPLATE_END = "<think>", "</think>"  # a thinking template's one-token markers
 _FORCED = FORCED_KINDS
 
 # Where a choice is in its output.
@@ -48,17 +51,11 @@ class ThinkingTemplate:
 @lru_cache(maxsize=8)
 def thinking_template(tokenizer) -> ThinkingTemplate | None:
     """The model's ``<think>``/``</think>`` tokens, if each is one token of its vocabulary."""
-    start = tokenizer.encode(THINK_START, add_special_tokens=False)
-    end = tokenizer.encode(THINK_END, add_special_tokens=False)
+    start = tokenizer.encode(TEMPLATE_START, add_special_tokens=False)
+    end = tokenizer.encode(TEMPLATE_END, add_special_tokens=False)
     if len(start) == 1 and len(end) == 1:
         return ThinkingTemplate(start[0], end[0])
     return None
-
-
-@lru_cache(maxsize=64)
-def _token_ids(tokenizer, text: str) -> tuple[int, ...]:
-    # As the plugin tokenizes a request's think_end_str.
-    return tuple(tokenizer.encode(text, add_special_tokens=False))
 
 
 def _prompt_opens_thinking(prompt: list[int], template: ThinkingTemplate) -> bool:
@@ -75,13 +72,14 @@ def _prompt_opens_thinking(prompt: list[int], template: ThinkingTemplate) -> boo
 class TokenSorter:
     """Sorts output tokens, as they come, into thinking and answer (markup goes to neither).
 
-    ``kinds`` are the plugin's record kinds per token (a soft-thinking request) or None (a
-    plain request, whose thinking ends at the think-end ids). Tokens that may be the start
-    of the think-end ids are held until the next tokens show whether they are.
+    ``kinds`` are the plugin's record kinds per token and ``pending`` its count of trailing
+    tokens that may start the think-end string (a soft-thinking request), or None (a plain
+    request, whose thinking ends at its template's one ``end_id``). Tokens that may be the
+    start of the think-end string are held until the next tokens show whether they are.
     """
 
-    def __init__(self, end_ids: tuple[int, ...], thinking: bool, start_id: int | None):
-        self.end_ids = tuple(end_ids)
+    def __init__(self, thinking: bool, start_id: int | None, end_id: int | None = None):
+        self.end_ids = () if end_id is None else (end_id,)
         self.start_id = start_id
         self.phase = _THINKING if thinking else _OPENING
         self.has_thinking = thinking
@@ -89,7 +87,8 @@ class TokenSorter:
         self._seen = 0
         self._held: list[int] = []
 
-    def sort(self, ids: list[int], kinds: list | None) -> tuple[list[int], list[int]]:
+    def sort(self, ids: list[int], kinds: list | None,
+             pending: list[int] | None = None) -> tuple[list[int], list[int]]:
         """``(thinking_ids, answer_ids)`` that these tokens settle (the thinking comes first)."""
         thinking: list[int] = []
         answer: list[int] = []
@@ -110,10 +109,20 @@ class TokenSorter:
                 self._held, self.phase = [], _ANSWER
                 answer.append(token)
                 continue
+            elif kind == THINK_END:
+                self._held, self.phase = [], _ANSWER  # the held tokens began the think-end string
+            elif kinds is not None:
+                thinking += self._hold(token, pending[i] if pending else 0)
             else:
                 thinking += self._think(token)
             self.reasoning_tokens += 1
         return thinking, answer
+
+    def _hold(self, token: int, pending: int) -> list[int]:
+        """A soft request's thinking token: keep the last ``pending`` tokens back."""
+        held = self._held + [token]
+        self._held = held[len(held) - pending:] if pending else []
+        return held[:len(held) - pending]
 
     def release(self) -> list[int]:
         """The held tokens, once no more come (they were thinking after all)."""
@@ -121,6 +130,7 @@ class TokenSorter:
         return held
 
     def _think(self, token: int) -> list[int]:
+        """A plain request's thinking token: its thinking ends at the template's end token."""
         held = self._held + [token]
         end = self.end_ids
         if end and len(held) >= len(end) and tuple(held[-len(end):]) == end:
@@ -225,18 +235,18 @@ class ReasoningSplitter:
     def content(self) -> str | None:
         return self._answer.text if self._answer_started or not self._sorter.has_thinking else None
 
-    def feed(self, ids: list[int], kinds: list | None) -> tuple[str, str]:
+    def feed(self, ids: list[int], kinds: list | None, pending: list[int] | None = None) -> tuple[str, str]:
         """The ``(reasoning, content)`` text these tokens add (either may be empty)."""
-        return self._step(*self._sorter.sort(ids, kinds))
+        return self._step(*self._sorter.sort(ids, kinds, pending))
 
-    def finish(self, ids: list[int], kinds: list | None,
-               stop_matched: str | int | None) -> tuple[str, str]:
+    def finish(self, ids: list[int], kinds: list | None, stop_matched: str | int | None,
+               pending: list[int] | None = None) -> tuple[str, str]:
         """The last tokens and the rest of the text, once the choice has finished.
 
         ``stop_matched`` is SGLang's ``finish_reason["matched"]``: a stop string is cut
         from the text, a stop token (the last token) is left out of it.
         """
-        thinking, answer = self._sorter.sort(ids, kinds)
+        thinking, answer = self._sorter.sort(ids, kinds, pending)
         thinking += self._sorter.release()
         if isinstance(stop_matched, int) and ids and ids[-1] == stop_matched:
             last = answer if answer else thinking
@@ -269,10 +279,9 @@ def reasoning_splitter(job: GenerationJob, index: int, tokenizer) -> ReasoningSp
     """The splitter for chat choice ``index``, or None when its text is all content."""
     template = thinking_template(tokenizer)
     if job.soft is not None:
-        sorter = TokenSorter(_token_ids(tokenizer, job.soft.think_end_str), thinking=True,
-                             start_id=None if template is None else template.start_id)
+        sorter = TokenSorter(thinking=True, start_id=None if template is None else template.start_id)
     elif template is not None:
-        sorter = TokenSorter((template.end_id,), start_id=template.start_id,
+        sorter = TokenSorter(start_id=template.start_id, end_id=template.end_id,
                              thinking=_prompt_opens_thinking(job.prompt_of(index), template))
     else:
         return None
@@ -284,12 +293,14 @@ def reasoning_splitter(job: GenerationJob, index: int, tokenizer) -> ReasoningSp
 
 @dataclass
 class NewTokens:
-    """What an engine output adds to a choice: its new token ids and their record kinds."""
+    """What an engine output adds to a choice: its new token ids, their record kinds and
+    their records' ``pending`` counts (output.py)."""
 
     ids: list[int]
     kinds: list | None
     finished: bool
     stop_matched: str | int | None
+    pending: list[int] | None = None
 
 
 def new_tokens(output: dict, seen: int, soft: bool) -> NewTokens:
@@ -302,10 +313,12 @@ def new_tokens(output: dict, seen: int, soft: bool) -> NewTokens:
     finish = meta.get("finish_reason")
     ids = output.get("output_ids") or []
     count = len(ids) if finish is not None else min(len(ids), meta["completion_tokens"])
-    kinds = None
+    kinds = pending = None
     if soft:
-        records = meta.get(META_INFO_KEY) or []
-        kinds = [None if r is None else r[0] for r in records[seen:count]]
+        records = (meta.get(META_INFO_KEY) or [])[seen:count]
+        kinds = [None if r is None else r[0] for r in records]
+        pending = [r[4] if r is not None and len(r) > 4 else 0 for r in records]
         kinds += [None] * (count - seen - len(kinds))
+        pending += [0] * (count - seen - len(pending))
     matched = finish.get("matched") if isinstance(finish, dict) else None
-    return NewTokens(list(ids[seen:count]), kinds, finish is not None, matched)
+    return NewTokens(list(ids[seen:count]), kinds, finish is not None, matched, pending)

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sglang_soft_thinking.output import META_INFO_KEY, THINK, SoftThinkingSummary, summarize
+from sglang_soft_thinking.output import META_INFO_KEY, STEP_KINDS, SoftThinkingSummary, summarize
 
 from server.engine import GenerationJob, finish_reason_of
 from server.logprobs import TokenLogprob, chat_logprobs, completion_logprobs, token_logprobs
@@ -80,7 +80,7 @@ def choice_result(job: GenerationJob, index: int, output: dict,
     if job.soft is not None:
         records = meta.get(META_INFO_KEY)
         result.soft = summarize(records, finish_reason, job.soft.return_trace)
-        result.concept_steps = sum(1 for r in records or () if r is not None and r[0] == THINK)
+        result.concept_steps = sum(1 for r in records or () if r is not None and r[0] in STEP_KINDS)
     if decode is not None and job.top_logprobs is not None:
         result.logprobs = token_logprobs(meta, 0, decode)
     return result
@@ -109,7 +109,7 @@ def assistant_message(job: GenerationJob, result: ChoiceResult, tokenizer) -> As
     if splitter is None:
         return AssistantMessage(content=result.text)
     tokens = result.tokens
-    splitter.finish(tokens.ids, tokens.kinds, tokens.stop_matched)
+    splitter.finish(tokens.ids, tokens.kinds, tokens.stop_matched, tokens.pending)
     result.reasoning_tokens = splitter.reasoning_tokens
     return AssistantMessage(content=splitter.content, reasoning_content=splitter.reasoning)
 

@@ -50,7 +50,7 @@ class ServerSettings(BaseModel):
     dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
         "auto", description="weights and activations (auto: SGLang's choice, float16 for a float32 checkpoint)")
     max_topk_limit: int | None = Field(
-        None, ge=1, description="largest soft_thinking.max_topk a request may ask for (default 64)")
+        None, ge=1, description="largest soft_thinking.max_topk a request may ask for (default 32)")
     soft_thinking: Path | None = Field(
         None, description="default soft-thinking parameters, a JSON/YAML file (e.g. the "
                           "recommended_soft_thinking.json of benchmarks.tune), for requests "

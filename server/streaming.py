@@ -147,10 +147,10 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
                 new = new_tokens(step.output, seen_tokens[index], soft=job.soft is not None)
                 seen_tokens[index] += len(new.ids)
                 if new.finished:
-                    reasoning, content = splitter.finish(new.ids, new.kinds, new.stop_matched)
+                    reasoning, content = splitter.finish(new.ids, new.kinds, new.stop_matched, new.pending)
                     result.reasoning_tokens = splitter.reasoning_tokens
                 else:
-                    reasoning, content = splitter.feed(new.ids, new.kinds)
+                    reasoning, content = splitter.feed(new.ids, new.kinds, new.pending)
             if (result is None and has_role[index]
                     and not (reasoning or content or step.logprobs or step.trace)):
                 continue

@@ -25,8 +25,6 @@ from sglang_soft_thinking.draws import STREAM_ANSWER, STREAM_GUMBEL_NOISE, RowDr
 # vocabulary size means all tokens.
 TOP_K_ALL = 1 << 30
 NOISE_NONE, NOISE_GUMBEL, NOISE_DIRICHLET = 0, 1, 2
-# The thinking method of a row (params.METHODS, in order).
-METHOD_CONCEPT, METHOD_MIXTURE_OF_INPUTS, METHOD_SWITCH = 0, 1, 2
 
 
 @dataclass
@@ -231,19 +229,20 @@ def sample_tokens(
 def sample_vocabulary(probs: torch.Tensor, min_p: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     """Step 3 and a sample, for rows that neither top-k nor top-p cuts: no sort needed.
 
-    probs [B, V], a whole distribution in token-id order; min_p [B]; uniform [B] in (0, 1).
-    Min-p keeps ``p >= min_p * max(p)`` (a cut by value, not by rank), and the sample is the
-    inverse of the kept mass's cumulative sum at ``uniform`` times that mass: the first token
-    whose cumulative mass reaches it. A token of zero mass adds nothing to the sum, so the
-    token before it always reaches the target first: it is never chosen. One uniform per
-    row and one pass over the vocabulary, the cost of the softmax itself. Returns [B] ids.
+    probs [B, V], a whole distribution in token-id order; min_p [B]; uniform [B] (or [B, S]
+    for S samples) in (0, 1). Min-p keeps ``p >= min_p * max(p)`` (a cut by value, not by
+    rank), and a sample is the inverse of the kept mass's cumulative sum at ``uniform`` times
+    that mass: the first token whose cumulative mass reaches it. A token of zero mass adds
+    nothing to the sum, so the token before it always reaches the target first: it is never
+    chosen. One uniform per sample and one pass over the vocabulary, the cost of the softmax
+    itself. Returns ids shaped like ``uniform``.
     """
     peak = probs.amax(dim=-1, keepdim=True)
     kept = torch.where(probs >= min_p.unsqueeze(1) * peak, probs, torch.zeros_like(probs))
     cumulative = kept.cumsum(dim=-1)
-    target = uniform.to(cumulative.dtype) * cumulative[:, -1]
-    chosen = torch.searchsorted(cumulative, target.unsqueeze(1).contiguous()).squeeze(1)
-    return chosen.clamp_max(probs.shape[1] - 1)
+    targets = uniform.to(cumulative.dtype).reshape(uniform.shape[0], -1) * cumulative[:, -1:]
+    chosen = torch.searchsorted(cumulative, targets.contiguous()).clamp_max(probs.shape[1] - 1)
+    return chosen.reshape(uniform.shape)
 
 
 def mix_embeddings(token_embeddings: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import torch
 
+from sglang_soft_thinking.transfer import to_device
+
 # STREAM_THINKING_SAMPLE: the text token of the methods that sample while thinking.
 STREAM_GUMBEL_NOISE, STREAM_ANSWER, STREAM_PLAIN, STREAM_THINKING_SAMPLE = 1, 2, 3, 4
 GAMMA_ROUNDS = 8  # Marsaglia-Tsang tries per draw; all eight fail with probability < 1e-10
@@ -59,7 +61,7 @@ def _row_keys(seeds: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 def _column_keys(width: int, streams: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """[S, W] 64-bit keys, a hash of each (stream, column); the same for every row and step."""
     columns = torch.arange(width, device=device, dtype=torch.int64)
-    offsets = torch.tensor(streams, device=device, dtype=torch.int64) << 24
+    offsets = to_device(list(streams), torch.int64, device) << 24
     return _key64(_mix32(columns.unsqueeze(0) + offsets.unsqueeze(1)))
 
 

@@ -1,37 +1,44 @@
 """What a soft-thinking request reports back (DESIGN §5), built from the engine's output.
 
 The engine attaches one record per output token under ``meta_info["soft_thinking"]``
-(SGLang's ``customized_info`` channel). A record is ``None`` for requests without
-soft thinking, else a tuple ``(kind, entropy, ids, weights)``:
+(SGLang's ``customized_info`` channel; records.py builds them). A record is ``None`` for
+requests without soft thinking, else a tuple ``(kind, entropy, ids, weights, pending)``:
 
-* ``kind`` -- ``"think"`` for a thinking step, ``"cold_stop"`` / ``"switch_cap"`` /
-  ``"budget"`` for a think-end token the engine wrote because Cold Stop fired, the switch
-  method reached its cap on switches or the budget ran out,
-  ``"answer"`` for a token sampled after thinking;
-* ``entropy`` -- the step's entropy in nats (``"think"`` steps only, else None);
-* ``ids`` / ``weights`` -- the concept token (``"think"`` steps only): sorted by weight,
-  except that with the mixture of inputs ``ids[0]`` is the sampled token (mixture.py);
-  when the request asked for ``return_trace`` (else None). The scheduler keeps them for
-  every request, since a request SGLang retracts is resumed from its records (resume.py).
+* ``kind`` -- ``"think"`` for a thinking step; ``"think_end"`` for the thinking step whose
+  token completes a think-end string the model wrote itself; ``"cold_stop"`` /
+  ``"budget"`` / a method's own end reason (``"switch_cap"``) for a think-end token the
+  engine wrote because Cold Stop fired, the budget ran out or the method ended thinking;
+  ``"answer"`` for a token sampled after thinking; ``"error"`` for a step the engine could
+  not make right (the request is then aborted with an error);
+* ``entropy`` -- the step's entropy in nats (thinking steps only, else None; an
+  ``"error"`` record holds what went wrong here instead);
+* ``ids`` / ``weights`` -- the step's input, its concept token (thinking steps only),
+  sorted by weight (the mixture of inputs puts its sampled token first; a discrete step is
+  its token with weight 1), when the request asked for ``return_trace`` (else None);
+* ``pending`` -- for a thinking step, how many of the last tokens (this one included) are
+  the start of the think-end string: they are markup if the next tokens complete it.
 
-The kinds also say which tokens are reasoning and which the answer: the server splits a
-chat choice's text by them, token by token, as they stream.
+The kinds say which tokens are reasoning and which the answer: the server splits a chat
+choice's text by them, token by token, as they stream.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sglang_soft_thinking.methods import REGISTRY
+
 META_INFO_KEY = "soft_thinking"
-THINK, COLD_STOP, BUDGET, ANSWER = "think", "cold_stop", "budget", "answer"
-SWITCH_CAP = "switch_cap"  # the switch method's cap on switches ended thinking (switch.py)
-FORCED_KINDS = (COLD_STOP, SWITCH_CAP, BUDGET)  # think-end tokens the engine wrote
+THINK, THINK_END, COLD_STOP, BUDGET, ANSWER, ERROR = "think", "think_end", "cold_stop", "budget", "answer", "error"
+# Think-end tokens the engine wrote, by why it ended thinking.
+FORCED_KINDS = (COLD_STOP, *(m.end_reason for m in REGISTRY if m.end_reason), BUDGET)
+STEP_KINDS = (THINK, THINK_END)  # records of a thinking step (entropy, input)
 
 
 @dataclass
 class SoftThinkingSummary:
     thinking_tokens: int
-    end_reason: str  # think_end | cold_stop | switch_cap | budget | stop | length
+    end_reason: str  # think_end | cold_stop | a method's end reason | budget | stop | length
     trace: list[dict] | None = field(default=None)
 
     def to_json(self) -> dict:
@@ -54,7 +61,7 @@ def summarize(records: list | None, finish_reason: str, return_trace: bool) -> S
     forced = [kind for kind in FORCED_KINDS if kind in kinds]
     if forced:
         end_reason = forced[0]
-    elif ANSWER in kinds:
+    elif THINK_END in kinds or ANSWER in kinds:
         end_reason = "think_end"
     else:
         end_reason = "length" if finish_reason == "length" else "stop"
@@ -63,7 +70,6 @@ def summarize(records: list | None, finish_reason: str, return_trace: bool) -> S
 
 
 def trace_entries(records: list) -> list[dict]:
-    """The trace entries of the concept-token steps among ``records``, in order."""
+    """The trace entries of the thinking steps among ``records``, in order."""
     return [{"ids": list(r[2]), "weights": list(r[3]), "entropy": r[1]}
-            for r in records if r is not None and r[0] == THINK and r[2] is not None]
-
+            for r in records if r is not None and r[0] in STEP_KINDS and r[2] is not None]

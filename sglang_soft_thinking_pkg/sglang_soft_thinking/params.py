@@ -13,9 +13,11 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
+from sglang_soft_thinking.methods import BY_NAME, NAMES, REGISTRY
+
 # The largest max_topk a request may ask for. The engine sizes its per-request
 # buffers by it; set SOFTTHINK_MAX_TOPK (or the server's --max-topk-limit) to change it.
-DEFAULT_MAX_TOPK_LIMIT = 64
+DEFAULT_MAX_TOPK_LIMIT = 32
 CUSTOM_PARAMS_KEY = "soft_thinking"
 
 
@@ -55,22 +57,11 @@ class AfterThinking(_Strict):
         return self
 
 
-# How a thinking step turns the model's distribution into the next input (DESIGN §4):
-#   concept            Soft Thinking: the concept token, ids[0] written to the text;
-#   mixture_of_inputs  Mixture of Inputs (Zhuang et al. 2025): a token sampled as usual is
-#                      written; the next input blends it with the distribution (mixture.py);
-#   switch             SwiReasoning (Shi et al. 2025): latent steps (concept tokens) and explicit
-#                      steps (sampled tokens) alternate on the entropy's trend (switch.py).
-METHODS = ("concept", "mixture_of_inputs", "switch")
-
-
-class SoftThinkingParams(_Strict):
-    """The DESIGN §5 object. Adding a parameter: a field here, which also gives its flat
-    name (the field's own name; ``after_thinking_*`` for the nested ones), and a field of
-    ``state.RequestSettings`` filled in ``hooks/requests.resolve_settings``."""
+class _CoreParams(_Strict):
+    """The fields every method shares; each method's own follow from its ``Params``."""
 
     enabled: bool = True
-    method: Literal[METHODS] = "concept"
+    method: Literal[NAMES] = "concept"
     max_topk: int = Field(10, ge=1)
     min_p: float = Field(0.001, ge=0, le=1)
     early_stopping_entropy_threshold: float = Field(0.01, ge=0)
@@ -80,19 +71,24 @@ class SoftThinkingParams(_Strict):
     noise: Noise | None = None
     after_thinking: AfterThinking = AfterThinking()
     return_trace: bool = False
-    # mixture_of_inputs: the concentration of the Dirichlet prior on the sampled token;
-    # larger keeps more of the sampled token, smaller more of the distribution.
-    beta: float = Field(1.0, ge=0)
-    # switch: the fewest explicit steps before thinking may turn latent again (the paper's
-    # window), and the latent -> explicit switches after which thinking ends (None: no cap).
-    window_size: int = Field(512, ge=1)
-    max_switch_count: int | None = Field(None, ge=1)
+
+
+_METHOD_PARAMS = tuple(method.Params for method in REGISTRY if method.Params is not None)
+
+
+class SoftThinkingParams(*reversed(_METHOD_PARAMS), _CoreParams):
+    """The DESIGN §5 object: the core fields and every method's parameters side by side
+    (methods/: a method's ``Params`` fields are request fields and flat names here, with no
+    other list to edit). Adding a core parameter: a field here and a field of
+    ``settings.RequestSettings``, filled in ``settings.resolve_settings``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     @field_validator("noise")
     @classmethod
-    def _noise_needs_concept(cls, value, info: ValidationInfo):
-        method = info.data.get("method", "concept")  # declared above noise, so checked first
-        if value is not None and method == "mixture_of_inputs":
+    def _noise_needs_a_concept_token(cls, value, info: ValidationInfo):
+        method = info.data.get("method", "concept")  # declared before noise, so checked first
+        if value is not None and method in BY_NAME and not BY_NAME[method].accepts_noise:
             raise ValueError(f"noise applies to concept tokens, which {method} does not feed")
         return value
 
@@ -199,3 +195,6 @@ def parse_enabled(value: Any) -> SoftThinkingParams | None:
     except ValidationError as error:
         raise ValueError(describe_validation_error(error)) from None
     return params if params.enabled else None
+
+# The thinking methods' names, in registry order (methods.REGISTRY).
+METHODS = NAMES

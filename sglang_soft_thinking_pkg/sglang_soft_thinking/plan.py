@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from sglang_soft_thinking import concept as C
-from sglang_soft_thinking.state import RequestSettings
+from sglang_soft_thinking.settings import RequestSettings
 
 
 @dataclass
@@ -53,18 +53,37 @@ class SeededRows:
     seeds_tensor: torch.Tensor | None = None  # ``seeds`` on the batch's device
 
 
+@dataclass(frozen=True)
+class MethodSlice:
+    """Rows ``start:stop`` of a group (relative to its start) of one method; ``method`` is
+    None for rows known to have left thinking, which need no thought."""
+
+    method: int | None
+    start: int
+    stop: int
+    samples_vocabulary: bool = False  # some row draws its thinking samples unsorted
+
+
 @dataclass
 class SoftGroup:
-    """Soft rows ``start:stop`` (in :class:`SoftRows` order) that share fetch sizes."""
+    """Soft rows ``start:stop`` (in :class:`SoftRows` order) that share fetch sizes, ordered
+    by method (``method_slices``)."""
 
     start: int
     stop: int
-    k_used: int  # the group's widest concept token (RequestSettings.width)
+    k_used: int  # the group's widest input (RequestSettings.input_width)
     fetch_k_think: int  # sorted tokens the concept token needs (concept.required_fetch_k)
     fetch_k_answer: int  # sorted tokens the after-thinking sample needs
     noise_kinds: frozenset[int] = frozenset()  # the noise kinds its rows draw (concept.NOISE_*)
-    methods: frozenset[int] = frozenset({C.METHOD_CONCEPT})  # its rows' methods (concept.METHOD_*)
-    samples_vocabulary: bool = False  # some row draws its thinking sample unsorted (samples_vocabulary)
+    method_slices: tuple[MethodSlice, ...] = ()
+
+    @property
+    def methods(self) -> frozenset[int]:
+        return frozenset(s.method for s in self.method_slices if s.method is not None)
+
+    @property
+    def samples_vocabulary(self) -> bool:
+        return any(s.samples_vocabulary for s in self.method_slices)
 
     @property
     def fetch_k(self) -> int:
@@ -87,8 +106,8 @@ class SoftRows:
 
 
 def samples_while_thinking(settings: RequestSettings) -> bool:
-    """Whether the request's method samples a text token at each thinking step."""
-    return settings.method in (C.METHOD_MIXTURE_OF_INPUTS, C.METHOD_SWITCH)
+    """Whether the request's method draws text tokens from its thinking distribution."""
+    return settings.method_object.samples_while_thinking
 
 
 def samples_vocabulary(settings: RequestSettings) -> bool:
@@ -110,7 +129,7 @@ def think_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
     finite = [settings.top_k] if settings.top_k < C.TOP_K_ALL else []
     whole_support = (settings.noise_kind == C.NOISE_DIRICHLET
                      or (samples_while_thinking(settings) and settings.top_p < 1))
-    return C.required_fetch_k(vocab_size, settings.width, finite, full_support=whole_support and not finite)
+    return C.required_fetch_k(vocab_size, settings.input_width, finite, full_support=whole_support and not finite)
 
 
 def answer_fetch_k(settings: RequestSettings, vocab_size: int) -> int:
@@ -129,7 +148,7 @@ class _Member:
     think: int  # think_fetch_k
     answer: int  # answer_fetch_k
     noise_kind: int
-    methods: frozenset[int]
+    method: int | None  # None: known to be answering
     samples_vocabulary: bool
 
 
@@ -138,9 +157,21 @@ def _member(row: int, s: RequestSettings, vocab_size: int, answering: bool) -> _
     settings (method, noise, a wide thinking support) no longer cost its step anything."""
     answer = answer_fetch_k(s, vocab_size)
     if answering:
-        return _Member(row, s.width, min(s.width, vocab_size), answer, C.NOISE_NONE, frozenset(), False)
-    return _Member(row, s.width, think_fetch_k(s, vocab_size), answer, s.noise_kind,
-                   frozenset({s.method}), samples_vocabulary(s))
+        return _Member(row, s.input_width, min(s.input_width, vocab_size), answer, C.NOISE_NONE, None, False)
+    return _Member(row, s.input_width, think_fetch_k(s, vocab_size), answer, s.noise_kind,
+                   s.method, samples_vocabulary(s))
+
+
+def _method_slices(members: list[_Member]) -> tuple[MethodSlice, ...]:
+    """Members sorted in place by method (answering rows last); their slices."""
+    members.sort(key=lambda m: (m.method is None, m.method or 0))
+    slices, start = [], 0
+    for i in range(1, len(members) + 1):
+        if i == len(members) or members[i].method != members[start].method:
+            part = members[start:i]
+            slices.append(MethodSlice(part[0].method, start, i, any(m.samples_vocabulary for m in part)))
+            start = i
+    return tuple(slices)
 
 
 def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_size: int,
@@ -166,6 +197,7 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
     for members in (narrow, wide, wide_dirichlet):
         if not members:
             continue
+        slices = _method_slices(members)
         start = len(ordered)
         ordered.extend(members)
         groups.append(SoftGroup(
@@ -174,8 +206,7 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
             fetch_k_think=max(m.think for m in members),
             fetch_k_answer=max(m.answer for m in members),
             noise_kinds=frozenset(m.noise_kind for m in members) - {C.NOISE_NONE},
-            methods=frozenset().union(*(m.methods for m in members)),
-            samples_vocabulary=any(m.samples_vocabulary for m in members)))
+            method_slices=slices))
     return SoftRows(index=[m.row for m in ordered], groups=groups,
                     k_used=max((g.k_used for g in groups), default=0))
 
@@ -202,6 +233,8 @@ class BatchPlan:
     seeded_plain: SeededRows | None = None
     sglang: SglangRows | None = None
     extend_inputs: ExtendInputs | None = None
+    extend_applied: bool = False  # set by the embedding hook once it has put extend_inputs in
+    reqs: list = field(default_factory=list)  # the batch's requests, by batch row
     traced_rows: frozenset[int] = field(default_factory=frozenset)  # rows that asked for their trace
 
     @property

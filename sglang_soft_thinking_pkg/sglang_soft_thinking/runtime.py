@@ -1,12 +1,12 @@
 """The soft-thinking state of one SGLang scheduler process, in one place.
 
-Each scheduler process (one per tensor-parallel rank, one per data-parallel
-replica) owns one :class:`SoftThinkingTable`, created before SGLang captures its
-decode graphs, with as many rows as the process's ``req_to_token`` pool; the
-model's input embedding module; and a cache of think-end tokenisations. The
-forward batch being run is published here for the length of its forward (by the
-hook on SGLang's ``forward_context``), since the embedding module is not given it.
-Everything else about a batch travels on the batch itself (see hooks/batch.py).
+Each scheduler process (one per tensor-parallel rank, one per data-parallel replica) owns
+one :class:`SoftThinkingTable`, created before SGLang captures its decode graphs, with as
+many rows as the process's ``req_to_token`` pool; the mixer of the model's input embedding
+(mixing.py); and a cache of think-end tokenisations. The forward batch being run is
+published here for the length of its forward (by the hook on SGLang's ``forward_context``),
+since the embedding module is not given it. Everything else about a batch travels on the
+batch itself (see hooks/batch.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-import torch
-
+from sglang_soft_thinking.mixing import Mixer
 from sglang_soft_thinking.params import max_topk_limit
-from sglang_soft_thinking.state import SoftThinkingTable
+from sglang_soft_thinking.table import SoftThinkingTable
 
 logger = logging.getLogger(__name__)
 
@@ -25,19 +24,20 @@ logger = logging.getLogger(__name__)
 SETTINGS_ATTR = "_soft_thinking_settings"  # on Req: RequestSettings, or None for a plain request
 ADMITTED_ATTR = "_soft_thinking_admitted"  # on Req: (row, retraction count) of its last admission
 RESUMED_ATTR = "_soft_thinking_resumed"  # on Req: resume.Resumed after a retraction
+FAILED_ATTR = "_soft_thinking_failed"  # on Req: why it was aborted (hooks/results.py)
 PLAN_ATTR = "_soft_thinking_plan"  # on ForwardBatch and, while it is sampled, LogitsProcessorOutput
 
 
 @dataclass
 class Runtime:
     table: SoftThinkingTable | None = None
-    # The embedding module the model reads its input ids through.
-    input_embedding: torch.nn.Module | None = None
+    mixer: Mixer | None = None  # mixes concept tokens as the model's input embedding embeds tokens
     # The forward batch whose forward is running (None outside a forward).
     forward_batch: object | None = None
     think_end_ids: dict[str, list[int]] = field(default_factory=dict)
+    steps: int = 0  # sampling steps with soft rows, for the periodic cross-rank check
 
-    def create_table(self, num_rows: int, device: torch.device | str) -> SoftThinkingTable:
+    def create_table(self, num_rows: int, device) -> SoftThinkingTable:
         if self.table is None:
             # One column more than the largest max_topk: a mixture-of-inputs row's sampled token.
             self.table = SoftThinkingTable(num_rows, max_topk_limit() + 1, device)

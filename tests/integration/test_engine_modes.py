@@ -111,6 +111,22 @@ def test_retraction_every_few_steps_with_the_radix_cache(prompts, alone):
     assert_agree(outputs, alone)
 
 
+def test_retraction_never_resumes_from_a_plain_twins_cached_kv(prompts, alone):
+    """A plain greedy request of the same prompt leaves the soft request's first output
+    token in the radix tree (noise off, the first written token is the argmax), computed
+    from that token's own embedding. A retracted soft request re-matched on its prompt
+    plus output must not take that KV for a position it fed a concept token."""
+    server = start(Mode("retract after plain twins", env={"SGLANG_TEST_RETRACT": "1"}))
+    try:
+        twins = [generate_body(p, None) for p in prompts]
+        asyncio.run(generate(server.root_url, twins, together=False))
+        outputs = run_together(server, prompts)
+    finally:
+        server.stop()
+    assert retractions(outputs) >= 3, "soft requests were retracted, some more than once"
+    assert_agree(outputs, alone)
+
+
 def test_retraction_under_memory_pressure_without_radix_cache_or_overlap(default_server, prompts, alone):
     """A KV pool too small for the requests SGLang admits on its estimate of their length."""
     bodies = [soft_body(i, p, max_new_tokens=48, ignore_eos=False) for i, p in enumerate(prompts)]

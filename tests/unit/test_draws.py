@@ -5,7 +5,9 @@ from request_settings import all_rows, request_settings
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import RETRY_FROM_WIDTH, gammas, seed_of, uniforms
-from sglang_soft_thinking.state import RequestSettings, SoftThinkingTable
+from sglang_soft_thinking.settings import RequestSettings
+from sglang_soft_thinking.step import soft_step
+from sglang_soft_thinking.table import SoftThinkingTable
 
 VOCAB = 32
 
@@ -60,7 +62,7 @@ def run_request(position_rows, noise_kind, neighbours):
     for step in range(6):
         batch_logits = torch.cat([logits[step:step + 1], torch.randn(len(others), VOCAB)])
         positions = torch.full((len(rows),), 20 + step)
-        result = table.step(rows, batch_logits, soft, positions)
+        result = soft_step(table, rows, batch_logits, soft, positions)
         seen.append((result.tokens[0].item(), result.weights[0].tolist()))
     return seen
 

@@ -12,9 +12,11 @@ import warnings
 import torch
 from request_settings import all_rows, request_settings
 
-from sglang_soft_thinking.inputs import decode_inputs, extend_inputs
+from sglang_soft_thinking.mixing import ModuleMixer, decode_inputs, extend_inputs
 from sglang_soft_thinking.plan import ExtendInputs
-from sglang_soft_thinking.state import RequestSettings, RowState, SoftThinkingTable
+from sglang_soft_thinking.settings import RequestSettings
+from sglang_soft_thinking.step import soft_step
+from sglang_soft_thinking.table import SoftThinkingTable, initial_row_state
 
 VOCAB, HIDDEN, K_MAX = 16, 8, 4
 
@@ -45,10 +47,10 @@ def test_decode_inputs_mix_thinking_rows_only():
     table = SoftThinkingTable(6, k_max=K_MAX, device="cpu")
     table.admit([1, 2, 4], [settings(), None, settings()])
     rows = torch.tensor([1, 2, 4])
-    table.step(torch.tensor([1, 4]), torch.randn(2, VOCAB), all_rows(2, 3, VOCAB))  # the soft rows
+    soft_step(table, torch.tensor([1, 4]), torch.randn(2, VOCAB), all_rows(2, 3, VOCAB))  # the soft rows
     token_ids = torch.tensor([3, 5, 7])
     with torch.no_grad():
-        got = decode_inputs(embedding, embedding(token_ids), table, rows, K_MAX)
+        got = decode_inputs(ModuleMixer(embedding), embedding(token_ids), table, rows, K_MAX)
         torch.testing.assert_close(got, by_hand(embedding, table, rows, token_ids))
         assert not torch.allclose(got[0], embedding.weight[3]), "a thinking row is mixed"
         torch.testing.assert_close(got[1], embedding.weight[5])
@@ -60,7 +62,7 @@ def test_decode_inputs_recorded_with_no_thinking_row_replay_correctly():
     table.admit([0, 1, 2, 3], [None, None, None, None])  # no request thinks at capture
 
     def step(token_ids, rows):
-        return decode_inputs(embedding, embedding(token_ids), table, rows, K_MAX)
+        return decode_inputs(ModuleMixer(embedding), embedding(token_ids), table, rows, K_MAX)
 
     token_ids, rows = torch.tensor([3, 5, 7, 9]), torch.tensor([0, 1, 2, 3])
     with torch.no_grad(), warnings.catch_warnings():
@@ -68,7 +70,7 @@ def test_decode_inputs_recorded_with_no_thinking_row_replay_correctly():
         captured = torch.jit.trace(step, (token_ids, rows), check_trace=False)
         # Later, rows 1 and 3 hold thinking requests that fed back concept tokens.
         table.admit([1, 3], [settings(), settings(max_topk=2)])
-        table.step(torch.tensor([1, 3]), torch.randn(2, VOCAB), all_rows(2, 3, VOCAB))
+        soft_step(table, torch.tensor([1, 3]), torch.randn(2, VOCAB), all_rows(2, 3, VOCAB))
         replayed = captured(token_ids, rows)
         torch.testing.assert_close(replayed, step(token_ids, rows))
         torch.testing.assert_close(replayed, by_hand(embedding, table, rows, token_ids))
@@ -82,7 +84,7 @@ def test_extend_inputs_replace_the_listed_positions():
                           weights=torch.tensor([[0.75, 0.25], [1.0, 0.0]]),
                           use=torch.tensor([True, False]))
     with torch.no_grad():
-        got = extend_inputs(embedding, embedding(token_ids), extend)
+        got = extend_inputs(ModuleMixer(embedding), embedding(token_ids), extend)
         expected = embedding(token_ids).clone()
         expected[1] = 0.75 * embedding.weight[6] + 0.25 * embedding.weight[7]
         torch.testing.assert_close(got, expected)
@@ -94,12 +96,12 @@ def test_a_reused_row_carries_nothing_over():
     rows = torch.tensor([1])
     table.admit([1], [settings()])
     for _ in range(3):
-        table.step(rows, torch.randn(1, VOCAB), all_rows(1, 3, VOCAB))
+        soft_step(table, rows, torch.randn(1, VOCAB), all_rows(1, 3, VOCAB))
     assert table.has_concept[1] and table.thinking_steps[1] == 3
     table.admit([1], [None])
     use, _, _ = table.concept_inputs(rows)
     assert not use.item() and not table.is_soft[1]
-    table.admit([1], [settings()], [RowState.initial(settings())])
+    table.admit([1], [settings()], [initial_row_state(settings())])
     assert table.is_soft[1] and not table.has_concept[1]
     assert table.thinking_steps[1] == 0 and table.low_entropy_run[1] == 0
     assert (table.recent[1] == -1).all() and (table.concept_weights[1] == 0).all()

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from sglang_soft_thinking.mixture import mixture_of_inputs
+from sglang_soft_thinking.methods.mixture_of_inputs import mixture_of_inputs
 
 
 def by_hand(logits: list[float], ids: list[int], n: int, sampled: int, beta: float) -> dict[int, float]:

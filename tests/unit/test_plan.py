@@ -3,14 +3,15 @@ maths of DESIGN §4 computed row by row over the whole vocabulary."""
 
 import pytest
 import torch
-from request_settings import request_settings
+from request_settings import CONCEPT, MIXTURE_OF_INPUTS, SWITCH, request_settings
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import RowDraws
 from sglang_soft_thinking.plan import group_soft_rows
-from sglang_soft_thinking.state import (
-    KIND_ANSWER, KIND_THINK, PHASE_ANSWER, RequestSettings, RowState, SoftThinkingTable,
-)
+from sglang_soft_thinking.phases import KIND_ANSWER, KIND_THINK, KIND_THINK_END, PHASE_ANSWER
+from sglang_soft_thinking.settings import RequestSettings
+from sglang_soft_thinking.step import soft_step
+from sglang_soft_thinking.table import RowState, SoftThinkingTable
 
 VOCAB = 200
 K_MAX = 8
@@ -84,7 +85,7 @@ def test_the_grouped_step_equals_the_maths_row_by_row(trial):
     order = torch.tensor(soft.index)
     logits = 3 * torch.randn(len(rows), VOCAB)
     positions = torch.arange(len(rows)) + 17
-    result = table.step(order, logits[order], soft, positions[order])
+    result = soft_step(table, order, logits[order], soft, positions[order])
     for place, row in enumerate(soft.index):
         s = requests[row]
         concept, answer = reference_row(logits[row], s, positions[row].item())
@@ -95,7 +96,10 @@ def test_the_grouped_step_equals_the_maths_row_by_row(trial):
         assert result.ids[place, :support].tolist() == concept.ids[0, :support].tolist()
         torch.testing.assert_close(result.entropy[place], concept.entropy[0])
         if row < len(MIXED):
-            assert result.kinds[place] == KIND_THINK and result.tokens[place] == concept.ids[0, 0]
+            # A written token that is the (one-token) think-end string ends thinking.
+            ends = concept.ids[0, 0] == VOCAB - 1
+            assert result.kinds[place] == (KIND_THINK_END if ends else KIND_THINK)
+            assert result.tokens[place] == concept.ids[0, 0]
         else:
             assert result.kinds[place] == KIND_ANSWER and result.tokens[place] == answer
 
@@ -107,9 +111,9 @@ def test_rows_known_to_be_answering_group_by_their_answer_settings_alone(trial):
     the whole-vocabulary maths."""
     torch.manual_seed(trial)
     overrides = [*MIXED,
-                 dict(method=C.METHOD_SWITCH, max_topk=5, top_p=0.9, noise_kind=C.NOISE_DIRICHLET,
+                 dict(method=SWITCH, max_topk=5, top_p=0.9, noise_kind=C.NOISE_DIRICHLET,
                       noise_param=1.0, after_top_k=20, after_temperature=0.8),
-                 dict(method=C.METHOD_MIXTURE_OF_INPUTS, max_topk=6, top_p=0.8, after_top_k=UNLIMITED,
+                 dict(method=MIXTURE_OF_INPUTS, max_topk=6, top_p=0.8, after_top_k=UNLIMITED,
                       after_temperature=1.1)]
     requests = [settings(300 + 11 * trial + i, **o) for i, o in enumerate(overrides)]
     rows = list(range(len(requests)))
@@ -124,7 +128,7 @@ def test_rows_known_to_be_answering_group_by_their_answer_settings_alone(trial):
     order = torch.tensor(soft.index)
     logits = 3 * torch.randn(len(rows), VOCAB)
     positions = torch.arange(len(rows)) + 40
-    result = table.step(order, logits[order], soft, positions[order])
+    result = soft_step(table, order, logits[order], soft, positions[order])
     for place, row in enumerate(soft.index):
         _, answer = reference_row(logits[row], requests[row], positions[row].item())
         assert result.kinds[place] == KIND_ANSWER and result.tokens[place] == answer
@@ -142,7 +146,7 @@ def test_a_seeded_row_steps_alike_in_any_group_and_any_order():
         soft = group_soft_rows(list(range(len(requests))), requests, VOCAB)
         order = torch.tensor(soft.index)
         batch_logits = torch.stack([3 * torch.randn(VOCAB) for _ in neighbours] + [logits])
-        result = table.step(order, batch_logits[order], soft, torch.full((len(requests),), 9))
+        result = soft_step(table, order, batch_logits[order], soft, torch.full((len(requests),), 9))
         place = soft.index.index(len(requests) - 1)
         results.append((result.ids[place, :4].tolist(), result.weights[place, :4].tolist()))
     assert results[1] == results[0] and results[2] == results[0]
@@ -162,7 +166,7 @@ def inverse_cdf_sample(logits, temperature: float, min_p: float, uniform: float)
 
 
 def test_a_sampling_method_without_top_k_or_top_p_sorts_only_its_candidates():
-    moi, switch = C.METHOD_MIXTURE_OF_INPUTS, C.METHOD_SWITCH
+    moi, switch = MIXTURE_OF_INPUTS, SWITCH
     free = [settings(0, method=moi, max_topk=4, after_top_k=20),
             settings(1, method=switch, max_topk=6, min_p=0.01, after_top_k=20)]
     (group,) = group_soft_rows([0, 1], free, VOCAB).groups
@@ -178,10 +182,10 @@ def test_mixture_of_inputs_rows_step_like_the_maths_row_by_row():
     """Mixture-of-inputs rows, with and without a top-k limit, beside concept rows: the text
     token is the row's own seeded sample, the input its mixture, one column wider."""
     from sglang_soft_thinking.draws import STREAM_THINKING_SAMPLE
-    from sglang_soft_thinking.mixture import mixture_of_inputs
+    from sglang_soft_thinking.methods.mixture_of_inputs import mixture_of_inputs
 
     torch.manual_seed(3)
-    moi = C.METHOD_MIXTURE_OF_INPUTS
+    moi = MIXTURE_OF_INPUTS
     requests = [settings(40, max_topk=K_MAX, after_top_k=20),
                 settings(41, method=moi, max_topk=5, beta=1.0, temperature=0.8),
                 settings(42, method=moi, max_topk=K_MAX - 1, top_k=12, top_p=0.9, beta=0.5, after_top_k=20),
@@ -191,11 +195,11 @@ def test_mixture_of_inputs_rows_step_like_the_maths_row_by_row():
     table.admit(rows, requests)
     soft = group_soft_rows(rows, requests, VOCAB)
     assert soft.k_used == K_MAX
-    assert [g.methods for g in soft.groups] == [frozenset({C.METHOD_CONCEPT, moi}), frozenset({moi})]
+    assert [g.methods for g in soft.groups] == [frozenset({CONCEPT, moi}), frozenset({moi})]
     order = torch.tensor(soft.index)
     logits = 3 * torch.randn(len(rows), VOCAB)
     positions = torch.arange(len(rows)) + 5
-    result = table.step(order, logits[order], soft, positions[order])
+    result = soft_step(table, order, logits[order], soft, positions[order])
     for place, row in enumerate(soft.index):
         s = requests[row]
         if s.method != moi:

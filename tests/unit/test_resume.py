@@ -4,12 +4,15 @@ import random
 
 import pytest
 import torch
-from request_settings import all_rows, request_settings
+from request_settings import SWITCH, all_rows, request_settings
 
 from sglang_soft_thinking import concept as C
-from sglang_soft_thinking.hooks.sampler import StepRecords
+from sglang_soft_thinking.methods import method_id
+from sglang_soft_thinking.records import StepRecords
 from sglang_soft_thinking.resume import RecordsMismatch, resume
-from sglang_soft_thinking.state import RequestSettings, SoftThinkingTable
+from sglang_soft_thinking.settings import RequestSettings
+from sglang_soft_thinking.step import soft_step
+from sglang_soft_thinking.table import SoftThinkingTable
 
 VOCAB, K_MAX = 12, 6
 END = [10, 11]
@@ -46,18 +49,22 @@ def row_state(table, row):
     settings(entropy_threshold=0.5, length_threshold=2),
     settings(max_thinking_tokens=5),
     settings(max_thinking_tokens=0),
-    settings(method=C.METHOD_SWITCH, window_size=2, max_switch_count=3, top_k=1),
-    settings(method=C.METHOD_SWITCH, window_size=1, entropy_threshold=0.5, length_threshold=3),
+    settings(method=SWITCH, window_size=2, max_switch_count=3, top_k=1),
+    settings(method=SWITCH, window_size=1, entropy_threshold=0.5, length_threshold=3),
+    settings(method=method_id("think_router"), tau=0.5, top_k=3, entropy_threshold=0.5, length_threshold=2),
+    settings(method=method_id("multiplex"), width=3, top_k=5, max_thinking_tokens=7),
+    settings(method=method_id("discrete"), top_k=4, entropy_threshold=0.5, length_threshold=3),
+    settings(method=method_id("mixture_of_inputs"), beta=0.5, top_k=4),
 ])
 def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
     rng = random.Random(seed)
     table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
     table.admit([2], [request_settings])
     rows = torch.tensor([2])
-    one = all_rows(1, 4, VOCAB, methods=frozenset({request_settings.method}))
+    one = all_rows(1, 4, VOCAB, method=request_settings.method)
     records, tokens, concepts = [], [], []
     for _ in range(rng.randrange(1, 30)):
-        result = table.step(rows, random_logits(rng).unsqueeze(0), one)
+        result = soft_step(table, rows, random_logits(rng).unsqueeze(0), one)
         records.append(StepRecords(result, {0: 0})[0])
         tokens.append(result.tokens.item())
         feeds = table.has_concept[2].item()
@@ -65,12 +72,12 @@ def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
         resumed = resume(request_settings, records, tokens)
         state = resumed.state
         expected = row_state(table, 2)
+        switch = {f"switch_{name}": value for name, value in (state.method_state or {}).items()}
         assert {"phase": state.phase, "force_kind": state.force_kind, "forced_pos": state.forced_pos,
                 "low_entropy_run": state.low_entropy_run, "thinking_steps": state.thinking_steps,
-                "has_concept": state.concept_ids is not None,
-                "switch_mode": state.switch_mode, "switch_stay": state.switch_stay,
-                "switch_reference": state.switch_reference, "switch_count": state.switch_count,
-                "recent": state.recent} == expected
+                "has_concept": resumed.fed[-1] is not None,
+                "switch_mode": 0, "switch_stay": 0, "switch_reference": 0.0, "switch_count": 0, **switch,
+                "recent": list(state.recent)} == expected
         # Every position fed a concept token is rebuilt from that concept token.
         for fed, stored in zip(resumed.fed, concepts):
             assert (fed is None) == (stored is None)
@@ -88,15 +95,15 @@ def test_admitting_a_resumed_state_continues_like_the_original_row():
     records, tokens = [], []
     logits = [random_logits(rng) for _ in range(20)]
     for step_logits in logits[:10]:
-        result = original.step(rows, step_logits.unsqueeze(0), one)
+        result = soft_step(original, rows, step_logits.unsqueeze(0), one)
         records.append(StepRecords(result, {0: 0})[0])
         tokens.append(result.tokens.item())
     resumed = resume(settings(entropy_threshold=0.5, length_threshold=4), records, tokens)
     moved = SoftThinkingTable(2, k_max=K_MAX, device="cpu")
     moved.admit([1], [settings(entropy_threshold=0.5, length_threshold=4)], [resumed.state])
     for step_logits in logits[10:]:
-        a = original.step(rows, step_logits.unsqueeze(0), one)
-        b = moved.step(torch.tensor([1]), step_logits.unsqueeze(0), one)
+        a = soft_step(original, rows, step_logits.unsqueeze(0), one)
+        b = soft_step(moved, torch.tensor([1]), step_logits.unsqueeze(0), one)
         assert (a.tokens.item(), a.kinds.item()) == (b.tokens.item(), b.kinds.item())
 
 
@@ -112,11 +119,11 @@ def test_the_concept_token_stays_in_the_scheduler_unless_the_trace_was_asked_for
 
     table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
     table.admit([0, 1], [settings(), settings()])
-    result = table.step(torch.tensor([0, 1]), torch.randn(2, VOCAB), all_rows(2, 4, VOCAB))
+    result = soft_step(table, torch.tensor([0, 1]), torch.randn(2, VOCAB), all_rows(2, 4, VOCAB))
     # Batch rows 3 and 5 hold the two soft requests; batch row 4 is a plain one.
     records = StepRecords(result, {3: 0, 5: 1}, traced=frozenset({5}))
     local, traced = records[3], records[5]
     assert records[4] is None
     assert local[2] and local[3], "the scheduler keeps the concept token to resume from"
-    assert pickle.loads(pickle.dumps(local)) == (local[0], local[1], None, None)
+    assert pickle.loads(pickle.dumps(local)) == (local[0], local[1], None, None, local[4])
     assert pickle.loads(pickle.dumps(traced)) == traced and traced[2]

@@ -3,9 +3,10 @@
 import torch
 
 from request_settings import all_rows, request_settings
-from sglang_soft_thinking.state import (
-    KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_THINK, RequestSettings, SoftThinkingTable,
-)
+from sglang_soft_thinking.phases import KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_THINK, KIND_THINK_END
+from sglang_soft_thinking.settings import RequestSettings
+from sglang_soft_thinking.step import soft_step
+from sglang_soft_thinking.table import SoftThinkingTable
 
 VOCAB = 8
 END = [6, 7]  # a two-token think-end string
@@ -34,7 +35,7 @@ def run(table, rows, logits_per_step):
     results = []
     for logits in logits_per_step:
         batch_logits = torch.stack(logits) if isinstance(logits, list) else logits.unsqueeze(0)
-        results.append(table.step(rows_t, batch_logits, all_rows(len(rows), 3, VOCAB)))
+        results.append(soft_step(table, rows_t, batch_logits, all_rows(len(rows), 3, VOCAB)))
     return results
 
 
@@ -43,7 +44,8 @@ def test_model_written_think_end_switches_to_answer():
     table.admit([2], [settings()])
     steps = run(table, [2], [spread(1), spread(6), spread(7), spread(3), spread(5)])
     assert [s.tokens.item() for s in steps][:3] == [1, 6, 7]
-    assert [s.kinds.item() for s in steps] == [KIND_THINK] * 3 + [KIND_ANSWER] * 2
+    # The step whose token completes the think-end string is its own kind.
+    assert [s.kinds.item() for s in steps] == [KIND_THINK] * 2 + [KIND_THINK_END] + [KIND_ANSWER] * 2
     # After thinking, after_thinking temperature 0 is greedy.
     assert [s.tokens.item() for s in steps][3:] == [3, 5]
     use, _, _ = table.concept_inputs(torch.tensor([2]))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, THINK
+from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, THINK, THINK_END
 from transformers import AutoTokenizer
 
 from server.reasoning import ReasoningSplitter, TokenSorter, thinking_template
@@ -36,20 +36,44 @@ def encode(tokenizer, text: str) -> list[int]:
     return tokenizer.encode(text, add_special_tokens=False)
 
 
-def splitter_for(tokenizer, end_ids, thinking=True, start_id=None, stop=()) -> ReasoningSplitter:
-    return ReasoningSplitter(TokenSorter(tuple(end_ids), thinking, start_id),
+def splitter_for(tokenizer, thinking=True, start_id=None, stop=(), end_id=None) -> ReasoningSplitter:
+    return ReasoningSplitter(TokenSorter(thinking, start_id, end_id),
                              lambda ids: tokenizer.decode(ids, skip_special_tokens=True), stop)
 
 
+def engine_marks(ids: list[int], end: list[int]) -> tuple[list[str], list[int]]:
+    """The kinds and pending counts the engine records for a model that writes ``ids`` while
+    thinking (DESIGN §4): the token completing ``end`` is ``think_end``, the tokens after it
+    answer; a thinking token's pending count is the longest proper prefix of ``end`` that the
+    written tokens end with."""
+    kinds, pending = [], []
+    for i in range(len(ids)):
+        written = ids[:i + 1]
+        if THINK_END in kinds:
+            kinds.append(ANSWER)
+            pending.append(0)
+        elif written[-len(end):] == end:
+            kinds.append(THINK_END)
+            pending.append(0)
+        else:
+            kinds.append(THINK)
+            pending.append(max((m for m in range(1, len(end)) if written[-m:] == end[:m]), default=0))
+    return kinds, pending
+
+
 def run(splitter: ReasoningSplitter, ids: list[int], kinds: list | None, cuts=(),
-        matched=None) -> tuple[str, str, int]:
+        matched=None, pending: list[int] | None = None) -> tuple[str, str, int]:
     """Feeds the tokens in slices cut at ``cuts``; returns the streamed reasoning and content."""
     bounds = [0, *sorted(cuts), len(ids)]
     reasoning = content = ""
+
+    def part(values, start, stop=None):
+        return None if values is None else values[start:stop]
+
     for start, stop in zip(bounds[:-2], bounds[1:-1]):
-        r, c = splitter.feed(ids[start:stop], None if kinds is None else kinds[start:stop])
+        r, c = splitter.feed(ids[start:stop], part(kinds, start, stop), part(pending, start, stop))
         reasoning, content = reasoning + r, content + c
-    r, c = splitter.finish(ids[bounds[-2]:], None if kinds is None else kinds[bounds[-2]:], matched)
+    r, c = splitter.finish(ids[bounds[-2]:], part(kinds, bounds[-2]), matched, part(pending, bounds[-2]))
     assert (reasoning + r, content + c) == (splitter.reasoning or "", splitter.content or "")
     return reasoning + r, content + c, splitter.reasoning_tokens
 
@@ -74,23 +98,25 @@ def every_slicing(ids):
 def test_soft_choice_splits_at_the_records(tokenizer, end_kind):
     ids, kinds, end = soft_choice(tokenizer, end_kind)
     for cuts in every_slicing(ids):
-        reasoning, content, count = run(splitter_for(tokenizer, end), ids, kinds, cuts)
+        reasoning, content, count = run(splitter_for(tokenizer), ids, kinds, cuts)
         assert reasoning == REASONING
         assert content == ANSWER_TEXT.lstrip("\n")
         assert count == len(ids) - len(encode(tokenizer, ANSWER_TEXT))
 
 
 def test_think_end_written_by_the_model_is_markup(tokenizer):
-    ids, kinds, end = soft_choice(tokenizer)
-    kinds = [THINK if kind == BUDGET else kind for kind in kinds]  # the model wrote </think>
+    ids, _, end = soft_choice(tokenizer)
+    kinds, pending = engine_marks(ids, end)  # the model wrote </think>
+    assert len(end) > 1 and kinds.count(THINK_END) == 1
     for cuts in every_slicing(ids):
-        assert run(splitter_for(tokenizer, end), ids, kinds, cuts)[:2] == (
-            REASONING, ANSWER_TEXT.lstrip("\n"))
+        reasoning, content, count = run(splitter_for(tokenizer), ids, kinds, cuts, pending=pending)
+        assert (reasoning, content) == (REASONING, ANSWER_TEXT.lstrip("\n"))
+        assert count == len(ids) - len(encode(tokenizer, ANSWER_TEXT))
 
 
 def test_reasoning_streams_before_thinking_ends(tokenizer):
     ids, kinds, end = soft_choice(tokenizer)
-    splitter = splitter_for(tokenizer, end)
+    splitter = splitter_for(tokenizer)
     streamed = [splitter.feed([token], [kind])[0] for token, kind in zip(ids[:10], kinds[:10])]
     assert sum(1 for text in streamed if text) >= 8  # all but the characters still incomplete
     assert "".join(streamed) == tokenizer.decode(ids[:10])
@@ -98,20 +124,23 @@ def test_reasoning_streams_before_thinking_ends(tokenizer):
 
 def test_tokens_that_may_begin_the_think_end_are_held_then_released(tokenizer):
     end = encode(tokenizer, "</think>")
-    splitter = splitter_for(tokenizer, end)
-    first = encode(tokenizer, "a <")
-    assert splitter.feed(first + end[:1], [THINK] * (len(first) + 1)) == ("a <", "")
-    assert splitter.feed(end[1:2], [THINK]) == ("", "")  # "</think" so far
-    gap = encode(tokenizer, "!")
-    assert splitter.feed(gap, [THINK]) == ("</think!", "")
+    splitter = splitter_for(tokenizer)
+    first, gap = encode(tokenizer, "a <"), encode(tokenizer, "!")
+    ids = first + end[:2] + gap
+    kinds, pending = engine_marks(ids, end)
+    cut = len(first) + 1
+    assert splitter.feed(ids[:cut], kinds[:cut], pending[:cut]) == ("a <", "")
+    assert splitter.feed(ids[cut:cut + 1], kinds[cut:cut + 1], pending[cut:cut + 1]) == ("", "")  # "</think"
+    assert splitter.feed(gap, kinds[cut + 1:], pending[cut + 1:]) == ("</think!", "")
 
 
 def test_request_that_ends_while_thinking_keeps_its_text_as_reasoning(tokenizer):
     ids = encode(tokenizer, REASONING)
     end = encode(tokenizer, "</think>")
+    kinds, pending = engine_marks(ids + end[:2], end)
     for cuts in every_slicing(ids):
-        splitter = splitter_for(tokenizer, end)
-        assert run(splitter, ids + end[:2], [THINK] * (len(ids) + 2), cuts)[:2] == (
+        splitter = splitter_for(tokenizer)
+        assert run(splitter, ids + end[:2], kinds, cuts, pending=pending)[:2] == (
             REASONING + "</think", "")
         assert splitter.content is None and splitter.reasoning_tokens == len(ids) + 2
 
@@ -125,7 +154,7 @@ def test_stop_string_is_cut_and_never_streamed(tokenizer):
     length = len(ids) - len(answer_ids) + stop_at
     ids, kinds = ids[:length], kinds[:length]
     for cuts in every_slicing(ids):
-        splitter = splitter_for(tokenizer, end, stop=stop)
+        splitter = splitter_for(tokenizer, stop=stop)
         streamed = []
         bounds = [0, *sorted(cuts), len(ids)]
         for start, stop_index in zip(bounds[:-2], bounds[1:-1]):
@@ -138,7 +167,7 @@ def test_stop_string_is_cut_and_never_streamed(tokenizer):
 def test_stop_token_is_left_out(tokenizer):
     ids, kinds, end = soft_choice(tokenizer)
     stop_token = encode(tokenizer, "!")[0]
-    reasoning, content, _ = run(splitter_for(tokenizer, end), ids + [stop_token],
+    reasoning, content, _ = run(splitter_for(tokenizer), ids + [stop_token],
                                 kinds + [ANSWER], matched=stop_token)
     assert content == ANSWER_TEXT.lstrip("\n")
 
@@ -158,8 +187,8 @@ def test_plain_choice_of_a_thinking_model_splits_at_its_end_token(thinking_token
         text = "<think>" + text
     ids = encode(thinking_tokenizer, text)
     for cuts in every_slicing(ids):
-        splitter = splitter_for(thinking_tokenizer, (template.end_id,),
-                                thinking=opened_by == "prompt", start_id=template.start_id)
+        splitter = splitter_for(thinking_tokenizer, thinking=opened_by == "prompt",
+                                start_id=template.start_id, end_id=template.end_id)
         reasoning, content, count = run(splitter, ids, None, cuts)
         assert (reasoning, content) == (REASONING, ANSWER_TEXT.lstrip("\n"))
         assert count == len(ids) - len(encode(thinking_tokenizer, ANSWER_TEXT))
@@ -168,8 +197,8 @@ def test_plain_choice_of_a_thinking_model_splits_at_its_end_token(thinking_token
 def test_plain_choice_that_does_not_think_is_all_content(thinking_tokenizer):
     template = thinking_template(thinking_tokenizer)
     ids = encode(thinking_tokenizer, ANSWER_TEXT + " </think> later")
-    splitter = splitter_for(thinking_tokenizer, (template.end_id,), thinking=False,
-                            start_id=template.start_id)
+    splitter = splitter_for(thinking_tokenizer, thinking=False, start_id=template.start_id,
+                            end_id=template.end_id)
     reasoning, content, count = run(splitter, ids, None)
     assert splitter.reasoning is None and content == ANSWER_TEXT + " </think> later"
     assert count == 0

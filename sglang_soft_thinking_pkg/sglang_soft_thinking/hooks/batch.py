@@ -12,32 +12,56 @@ at hand:
 * the :class:`BatchPlan` is built and set on the forward batch, so that the embedding and
   sampling hooks read the plan of the batch they run, however late SGLang samples it.
 
-Under the overlap scheduler SGLang calls ``init_new`` on the forward stream, so the
-admission writes are ordered after the previous step's writes to a reused row.
+Nothing here reads the device: rows come from the scheduler's host copy, and index
+tensors go to the device from pinned memory without a wait (transfer.py). Under the
+overlap scheduler SGLang calls ``init_new`` on the forward stream, so the admission writes
+are ordered after the previous step's writes to a reused row. A fault while admitting or
+planning one request aborts that request (hooks/results.py), not the scheduler.
 
 Deletable when SGLang grows per-request decoding-state hooks.
 """
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from sglang_soft_thinking import concept as C
-from sglang_soft_thinking import runtime
+from sglang_soft_thinking import faults, runtime
 from sglang_soft_thinking.draws import seed_of
+from sglang_soft_thinking.hooks.results import fail_request
 from sglang_soft_thinking.output import ANSWER, META_INFO_KEY
-from sglang_soft_thinking.resume import resume
-from sglang_soft_thinking.runtime import ADMITTED_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR
 from sglang_soft_thinking.plan import BatchPlan, ExtendInputs, SeededRows, SglangRows, group_soft_rows
-from sglang_soft_thinking.state import RequestSettings, pad_list
+from sglang_soft_thinking.resume import resume
+from sglang_soft_thinking.runtime import ADMITTED_ATTR, FAILED_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR
+from sglang_soft_thinking.settings import RequestSettings
+from sglang_soft_thinking.transfer import to_device
 
+logger = logging.getLogger(__name__)
 INIT_NEW_TARGET = "sglang.srt.model_executor.forward_batch_info.ForwardBatch.init_new"
 
 
-def _settings_of(req) -> RequestSettings | None:
+def settings_of(req) -> RequestSettings | None:
+    """The request's settings; None for a plain request and for one that was aborted."""
     if not hasattr(req, SETTINGS_ATTR):
         raise RuntimeError(f"soft thinking: request {req.rid} reached the model unresolved")
+    if getattr(req, FAILED_ATTR, None):
+        return None
     return getattr(req, SETTINGS_ATTR)
+
+
+def _admission(req, settings: RequestSettings):
+    """The request's state to admit it with: None to start, or resumed from its records."""
+    if faults.seed_of("admit") == settings.seed:
+        raise faults.InjectedFault("a fault injected at admission")
+    if len(req.output_ids) == 0:
+        setattr(req, RESUMED_ATTR, None)
+        return None
+    records = (req.customized_info or {}).get(META_INFO_KEY)
+    resumed = resume(settings, records, list(req.output_ids))
+    setattr(req, RESUMED_ATTR, resumed)
+    return resumed.state
 
 
 def admit(table, reqs, rows: list[int]) -> None:
@@ -48,17 +72,18 @@ def admit(table, reqs, rows: list[int]) -> None:
         if getattr(req, ADMITTED_ATTR, None) == key:
             continue
         setattr(req, ADMITTED_ATTR, key)
-        settings = _settings_of(req)
-        state = None
-        if settings is not None and len(req.output_ids) > 0:
-            records = (req.customized_info or {}).get(META_INFO_KEY)
-            resumed = resume(settings, records, list(req.output_ids))
-            setattr(req, RESUMED_ATTR, resumed)
-            state = resumed.state
+        settings, state = settings_of(req), None
+        if settings is not None:
+            try:
+                state = _admission(req, settings)
+            except Exception as error:  # a fault here costs this request alone
+                logger.exception("soft thinking: admitting request %s failed", req.rid)
+                fail_request(req, f"admitting the request failed: {error}")
+                settings = None
         new_rows.append(row)
         new_settings.append(settings)
         new_states.append(state)
-    table.admit(new_rows, new_settings, new_states or None)
+    table.admit(new_rows, new_settings, new_states)
 
 
 def seeded_plain_rows(reqs, settings: list[RequestSettings | None], vocab_size: int) -> SeededRows | None:
@@ -99,94 +124,130 @@ def sglang_rows(reqs, taken: set[int]) -> SglangRows:
                    if params and all(1 <= p.top_k < C.TOP_K_ALL for p in params) else None))
 
 
-def _on_device(index: list[int], device) -> torch.Tensor:
-    return torch.tensor(index, dtype=torch.int64).to(device, non_blocking=True)
-
-
 def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
     reqs = batch.reqs
-    settings = [_settings_of(req) for req in reqs]  # None for a plain request
     device = forward_batch.req_pool_indices.device
-    result = BatchPlan(seeded_plain=seeded_plain_rows(reqs, settings, vocab_size))
-    if any(s is not None for s in settings):
-        if forward_batch.forward_mode.is_decode():
-            counted = [s is not None for s in settings]
-        else:
-            counted = _plan_extend(result, table, batch, settings, forward_batch)
-        index = [i for i, s in enumerate(settings) if s is not None and counted[i]]
-        if index:
-            result.soft = group_soft_rows(index, [settings[i] for i in index], vocab_size,
-                                          answering=[_answering(reqs[i]) for i in index])
-            result.traced_rows = frozenset(i for i in index if settings[i].return_trace)
+    result = BatchPlan(reqs=list(reqs))
+    counted = [True] * len(reqs)  # whether each row's sample counts
+    if not forward_batch.forward_mode.is_decode():
+        counted = _plan_extend(result, table, batch, forward_batch)  # may abort requests it cannot plan
+    settings = [settings_of(req) for req in reqs]  # None for a plain request
+    result.seeded_plain = seeded_plain_rows(reqs, settings, vocab_size)
+    index = [i for i, s in enumerate(settings) if s is not None and counted[i]]
+    if index:
+        result.soft = group_soft_rows(index, [settings[i] for i in index], vocab_size,
+                                      answering=[_answering(reqs[i]) for i in index])
+        result.traced_rows = frozenset(i for i in index if settings[i].return_trace)
     taken = set(result.soft.index if result.soft else ()) | set(
         result.seeded_plain.index if result.seeded_plain else ())
     if taken:
         result.sglang = sglang_rows(reqs, taken)
     for part in (result.soft, result.seeded_plain, result.sglang):
         if part is not None:
-            part.index_tensor = _on_device(part.index, device)
+            part.index_tensor = to_device(part.index, torch.int64, device)
     if result.seeded_plain is not None:
-        result.seeded_plain.seeds_tensor = _on_device(result.seeded_plain.seeds, device)
+        result.seeded_plain.seeds_tensor = to_device(result.seeded_plain.seeds, torch.int64, device)
     return result
 
 
-def _plan_extend(result: BatchPlan, table, batch, settings: list, forward_batch) -> list[bool]:
-    """Which flattened positions take concept tokens; returns which rows' samples count
-    (not a prefill chunk that ends short of its request's input)."""
+def _history(req, settings: RequestSettings, prefix: int, length: int, start: int, k_max: int):
+    """A resumed request's re-prefilled positions that take their recorded inputs:
+    (flattened positions, ids, weights). Every position past the prompt must be in this
+    extend: the prefix cache never serves a soft request beyond its prompt."""
+    resumed = getattr(req, RESUMED_ATTR, None)
+    if resumed is None:
+        return [], [], []
+    prompt_len = len(req.origin_input_ids)
+    if prefix > prompt_len:
+        raise RuntimeError(f"its re-prefill starts at {prefix}, past its prompt ({prompt_len} tokens): "
+                           "cached KV would stand for positions fed concept tokens")
+    positions, ids, weights = [], [], []
+    for position in range(prompt_len, prefix + length):
+        concept = resumed.fed[position - prompt_len]
+        if concept is not None:
+            positions.append(start + position - prefix)
+            ids.append(_padded(concept[0], k_max, 0))
+            weights.append(_padded(concept[1], k_max, 0.0))
+    return positions, ids, weights
+
+
+def _padded(values, width: int, fill) -> list:
+    values = list(values)[:width]
+    return values + [fill] * (width - len(values))
+
+
+def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> list[bool]:
+    """Which flattened positions take concept tokens; returns which rows' samples count (not
+    a prefill chunk that ends short of its request's input)."""
     prefix_lens, extend_lens = forward_batch.extend_prefix_lens_cpu, forward_batch.extend_seq_lens_cpu
     if prefix_lens is None or extend_lens is None or len(extend_lens) < len(batch.reqs):
         raise RuntimeError("soft thinking: an extend batch without per-request lengths on the host")
     decoding = {id(req) for req in (batch.decoding_reqs or [])}
     device = forward_batch.req_pool_indices.device
-    real, start = [], 0
+    counted, start = [], 0
     history_pos, history_ids, history_weights = [], [], []
-    decode_pos, decode_index = [], []
+    decode_pos, decode_rows = [], []
+    rows = _rows_of(batch)
     for i, req in enumerate(batch.reqs):
         prefix, length = prefix_lens[i], extend_lens[i]
+        settings = settings_of(req)
         if id(req) in decoding:
-            real.append(True)
-            if settings[i] is not None:
+            counted.append(True)
+            if settings is not None:
                 decode_pos.append(start)
-                decode_index.append(i)
+                decode_rows.append(rows[i])
         else:
-            real.append(prefix + length >= len(req.origin_input_ids) + len(req.output_ids))
-            resumed = getattr(req, RESUMED_ATTR, None)
-            if resumed is not None and settings[i] is not None:
-                prompt_len = len(req.origin_input_ids)
-                for position in range(max(prefix, prompt_len), prefix + length):
-                    concept = resumed.fed[position - prompt_len]
-                    if concept is not None:
-                        history_pos.append(start + position - prefix)
-                        history_ids.append(pad_list(concept[0], table.k_max, 0))
-                        history_weights.append(pad_list(concept[1], table.k_max, 0.0))
+            counted.append(prefix + length >= len(req.origin_input_ids) + len(req.output_ids))
+            if settings is not None:
+                try:
+                    positions, ids, weights = _history(req, settings, prefix, length, start, table.k_max)
+                except Exception as error:  # a fault here costs this request alone
+                    logger.exception("soft thinking: planning request %s failed", req.rid)
+                    fail_request(req, f"its re-prefill could not be planned: {error}")
+                    positions, ids, weights = [], [], []
+                history_pos += positions
+                history_ids += ids
+                history_weights += weights
         start += length
     parts = []
     if history_pos:
-        parts.append((torch.tensor(history_pos), torch.tensor(history_ids),
-                      torch.tensor(history_weights, dtype=torch.float32),
-                      torch.ones(len(history_pos), dtype=torch.bool)))
+        parts.append((to_device(history_pos, torch.int64, device), to_device(history_ids, torch.int64, device),
+                      to_device(history_weights, torch.float32, device),
+                      torch.ones(len(history_pos), dtype=torch.bool, device=device)))
     if decode_pos:
-        rows = forward_batch.req_pool_indices[torch.tensor(decode_index, device=device)]
-        use, ids, weights = table.concept_inputs(rows)
-        parts.append((torch.tensor(decode_pos), ids, weights, use))
+        decode_rows_t = to_device(decode_rows, torch.int64, device)
+        use, ids, weights = table.concept_inputs(decode_rows_t)
+        table.mark_mixed(decode_rows_t, use)  # checked against plan.extend_applied (sampler)
+        parts.append((to_device(decode_pos, torch.int64, device), ids, weights, use))
     if parts:
-        result.extend_inputs = ExtendInputs(*(
-            torch.cat([part[j].to(device, non_blocking=True) for part in parts]) for j in range(4)))
-    return real
+        result.extend_inputs = ExtendInputs(*(torch.cat([part[j] for part in parts]) for j in range(4)))
+    return counted
+
+
+def _rows_of(batch) -> list[int]:
+    """The requests' table rows, from the scheduler's host copy (never the device's)."""
+    rows = batch.req_pool_indices_cpu
+    if rows is not None:
+        return rows.tolist()[:len(batch.reqs)]
+    return [req.kv.req_pool_idx for req in batch.reqs]
 
 
 def _after_init_new(forward_batch, cls, batch, model_runner, *args, **kwargs):
     rt = runtime.get()
     if rt.table is None or not getattr(batch, "reqs", None) or not model_runner.is_generation:
         return forward_batch
-    rows = batch.req_pool_indices_cpu
-    rows = rows.tolist() if rows is not None else forward_batch.req_pool_indices.tolist()
-    admit(rt.table, batch.reqs, rows[:len(batch.reqs)])
-    setattr(forward_batch, PLAN_ATTR, plan(rt.table, batch, forward_batch,
-                                          model_runner.model_config.vocab_size))
+    admit(rt.table, batch.reqs, _rows_of(batch))
+    try:
+        batch_plan = plan(rt.table, batch, forward_batch, model_runner.model_config.vocab_size)
+    except Exception as error:  # a fault in the plan costs this batch's soft requests
+        logger.exception("soft thinking: planning a batch failed")
+        for req in batch.reqs:
+            if getattr(req, SETTINGS_ATTR, None) is not None:
+                fail_request(req, f"its batch could not be planned: {error}")
+        batch_plan = BatchPlan()
+    setattr(forward_batch, PLAN_ATTR, batch_plan)
     return forward_batch
 
 
 def register(registry, hook_type) -> None:
     registry.register(INIT_NEW_TARGET, _after_init_new, hook_type.AFTER)
-

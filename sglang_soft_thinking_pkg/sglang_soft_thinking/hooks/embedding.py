@@ -1,23 +1,25 @@
 """Seam: model inputs. A thinking request's next input is its concept token's embedding.
 
-Four hooks, SGLang 0.5.23:
+SGLang 0.5.23:
 
-* ``ModelRunner.init_cuda_graphs`` (BEFORE) creates the state table and finds the
-  model's input embedding module, before SGLang captures any decode graph, so the
-  captured graph reads the table's own (static) buffers.
-* ``forward_context`` (AROUND), the context manager every SGLang forward runs in
-  (eager, CUDA-graph capture, CPU graphs), publishes the forward batch for the
-  length of the forward: the embedding module is not given it. Contexts nest; the
-  outermost batch, the one ``ModelRunner`` was given, is the one published.
-* ``VocabParallelEmbedding.forward`` (AROUND) of the model's input embedding:
-  - decode: :func:`inputs.decode_inputs`, branch-free on the table indexed by the
-    batch's request rows. A graph captured with no soft request present therefore
-    mixes at replay, every row at the table's full width. An eager batch mixes only
-    its plan's soft rows, at their widest concept token, and skips a plan with none.
-  - extend / mixed: the positions the batch's plan lists (the thinking positions of
-    a request re-prefilled after a retraction, the decode rows of a mixed batch)
-    take their concept tokens (:func:`inputs.extend_inputs`).
-  The lookups go through the module itself, so tensor parallelism stays right.
+* ``ModelRunner.init_cuda_graphs`` (BEFORE) creates the state table, finds the model's
+  input embedding module and puts a PyTorch forward hook on that module (the instance, so
+  any embedding class is covered, e.g. Gemma 3's scaled one), before SGLang captures any
+  decode graph: the captured graph reads the table's own (static) buffers.
+* ``forward_context`` (AROUND), the context manager every SGLang forward runs in (eager,
+  CUDA-graph capture, CPU graphs), publishes the forward batch for the length of the
+  forward: the embedding module is not given it. Contexts nest; the outermost batch, the
+  one ``ModelRunner`` was given, is the one published.
+* the embedding module's forward hook replaces its output:
+  - decode: :func:`mixing.decode_inputs`, branch-free on the table indexed by the batch's
+    request rows. A graph captured with no soft request present therefore mixes at
+    replay, every row at the table's full width. An eager batch mixes only its plan's
+    soft rows, at their widest input, and skips a plan with none.
+  - extend / mixed: the positions the batch's plan lists (the thinking positions of a
+    request re-prefilled after a retraction, the decode rows of a mixed batch) take their
+    concept tokens (:func:`mixing.extend_inputs`).
+  The mixture is computed the way the module embeds tokens (:func:`mixer_for`): from each
+  rank's vocabulary shard, reduced once, for SGLang's ``VocabParallelEmbedding``.
 * ``PrefillCudaGraphRunner.can_run_graph`` (AROUND): an extend batch whose plan puts
   concept tokens at some positions runs eagerly; a prefill graph captured from plain
   prompts would replay without them.
@@ -29,18 +31,17 @@ from __future__ import annotations
 
 import contextlib
 
-from sglang_soft_thinking import runtime
-from sglang_soft_thinking.inputs import decode_inputs, extend_inputs
+from sglang_soft_thinking import faults, runtime
+from sglang_soft_thinking.mixing import ModuleMixer, ShardMixer, VocabShard, decode_inputs, extend_inputs
 from sglang_soft_thinking.runtime import PLAN_ATTR
 
 INIT_GRAPHS = "sglang.srt.model_executor.model_runner.ModelRunner.init_cuda_graphs"
 FORWARD_CONTEXT = "sglang.srt.model_executor.forward_context.forward_context"
-EMBEDDING_FORWARD = "sglang.srt.layers.vocab_parallel_embedding.VocabParallelEmbedding.forward"
 PREFILL_GRAPH_CHECK = ("sglang.srt.model_executor.runner.prefill_cuda_graph_runner."
                        "PrefillCudaGraphRunner.can_run_graph")
 
 
-def _input_embedding_of(model):
+def input_embedding_of(model):
     getter = getattr(model, "get_input_embeddings", None)
     if getter is not None:
         return getter()
@@ -48,14 +49,53 @@ def _input_embedding_of(model):
     return getattr(inner, "embed_tokens", None)
 
 
+def mixer_for(module):
+    """The mixer that embeds concept tokens as ``module`` embeds tokens."""
+    from sglang.srt.layers.quantization.unquant import UnquantizedEmbeddingMethod
+    from sglang.srt.layers.vocab_parallel_embedding import VocabParallelEmbedding
+
+    plain_lookup = (isinstance(module, VocabParallelEmbedding)
+                    and type(module).forward is VocabParallelEmbedding.forward
+                    and isinstance(module.quant_method, UnquantizedEmbeddingMethod))
+    if not plain_lookup:
+        return ModuleMixer(module.forward)  # the module's own forward: no hook, any lookup
+    s = module.shard_indices
+    shard = VocabShard(org_start=s.org_vocab_start_index, org_end=s.org_vocab_end_index,
+                       org_padded=s.num_org_elements_padded, added_start=s.added_vocab_start_index,
+                       added_end=s.added_vocab_end_index)
+    return ShardMixer(module.weight, shard, reduce=_reduce_of(module),
+                      output_dtype=getattr(module, "output_dtype", None))
+
+
+def _reduce_of(module):
+    """The all-reduce the module's own forward applies to its lookups, or None at TP 1."""
+    if module.tp_size <= 1:
+        return None
+    if module.use_attn_tp_group:
+        from sglang.srt.layers.dp_attention import attn_tp_all_reduce
+
+        return attn_tp_all_reduce
+    from sglang.srt.distributed import tensor_model_parallel_all_reduce
+
+    return tensor_model_parallel_all_reduce
+
+
 def _before_init_graphs(model_runner, *args, **kwargs):
+    from sglang_soft_thinking.plugin import verify_hooks
+
+    verify_hooks()
     rt = runtime.get()
     if getattr(model_runner, "is_draft_worker", False) or not model_runner.is_generation:
         return
-    rt.input_embedding = _input_embedding_of(model_runner.model)
-    if rt.input_embedding is None:
-        raise RuntimeError("soft thinking: cannot find the model's input embedding module")
+    module = input_embedding_of(model_runner.model)
+    if module is None:
+        raise RuntimeError("soft thinking: cannot find the model's input embedding module "
+                           f"({type(model_runner.model).__name__}); start with SOFTTHINK_DISABLE=1 "
+                           "to serve it without soft thinking")
     rt.create_table(model_runner.req_to_token_pool.req_to_token.shape[0], model_runner.device)
+    if rt.mixer is None:
+        rt.mixer = mixer_for(module)
+        module.register_forward_hook(_after_embedding)
 
 
 @contextlib.contextmanager
@@ -78,34 +118,32 @@ def _around_forward_context(original, ctx, *args, forward_batch=None, **kwargs):
     return _publishing(original(ctx, *args, forward_batch=forward_batch, **kwargs), forward_batch)
 
 
-def _around_embedding_forward(original, module, input_ids, *args, **kwargs):
-    embeddings = original(module, input_ids, *args, **kwargs)
+def _after_embedding(module, args, embeddings):
     rt = runtime.get()
-    forward_batch = rt.forward_batch
-    if module is not rt.input_embedding or forward_batch is None or rt.table is None:
+    forward_batch, table = rt.forward_batch, rt.table
+    if forward_batch is None or table is None:
         return embeddings
-
-    def embed(ids):
-        return original(module, ids, *args, **kwargs)
-
     plan = getattr(forward_batch, PLAN_ATTR, None)
-    mode = forward_batch.forward_mode
-    if mode.is_decode():
+    if forward_batch.forward_mode.is_decode():
         rows = forward_batch.req_pool_indices
         if rows.shape[0] != embeddings.shape[0]:
             raise RuntimeError(f"soft thinking: a decode batch of {embeddings.shape[0]} inputs "
                                f"for {rows.shape[0]} request rows")
         if plan is None:  # a batch SGLang built itself (graph capture): mix at full width
-            return decode_inputs(embed, embeddings, rt.table, rows, rt.table.k_max)
+            return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max)
         if not plan.has_soft:
             return embeddings
-        # Eager: only the soft rows, at the batch's widest concept token.
+        # Eager: only the soft rows, at the batch's widest input.
         soft = plan.soft.index_tensor
-        mixed = decode_inputs(embed, embeddings.index_select(0, soft), rt.table,
-                              rows.index_select(0, soft), plan.soft.k_used)
+        soft_rows = rows.index_select(0, soft)
+        skip_seed = faults.seed_of("skip_mix")
+        skip = None if skip_seed is None else table.seed[soft_rows] == skip_seed
+        mixed = decode_inputs(rt.mixer, embeddings.index_select(0, soft), table, soft_rows,
+                              plan.soft.k_used, skip=skip)
         return embeddings.index_copy(0, soft, mixed)
     if plan is not None and plan.extend_inputs is not None:
-        return extend_inputs(embed, embeddings, plan.extend_inputs)
+        plan.extend_applied = True
+        return extend_inputs(rt.mixer, embeddings, plan.extend_inputs)
     return embeddings
 
 
@@ -119,5 +157,4 @@ def _around_prefill_graph_check(original, runner, forward_batch, *args, **kwargs
 def register(registry, hook_type) -> None:
     registry.register(INIT_GRAPHS, _before_init_graphs, hook_type.BEFORE)
     registry.register(FORWARD_CONTEXT, _around_forward_context, hook_type.AROUND)
-    registry.register(EMBEDDING_FORWARD, _around_embedding_forward, hook_type.AROUND)
     registry.register(PREFILL_GRAPH_CHECK, _around_prefill_graph_check, hook_type.AROUND)

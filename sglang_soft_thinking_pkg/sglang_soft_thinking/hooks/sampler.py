@@ -9,7 +9,10 @@ Two hooks, SGLang 0.5.23:
 * ``Sampler.forward`` (AROUND) samples each row once, by one of three samplers the
   batch's plan names (plan.py), on the logits after SGLang's own preprocessing
   (penalties, logit bias):
-  - the soft rows by :meth:`SoftThinkingTable.step`, on those rows' logits only;
+  - the soft rows by :func:`step.soft_step`, on those rows' logits only; a row whose
+    concept token was not mixed into its input this step gets an ``error`` record
+    (checked on the device: table.missed_inputs), as does, every few steps under tensor
+    parallelism, a row whose ranks drifted apart (checks.py);
   - the plain requests with a seed from draws of their seed (draws.py), with SGLang's
     own settings for them, so a seed holds whatever shares the batch (SGLang honours
     seeds only in its deterministic mode);
@@ -18,10 +21,9 @@ Two hooks, SGLang 0.5.23:
     (logprobs, sampling masks, custom logit processors) needs them all; then the
     plugin's rows replace its choice. SGLang's sampler runs last: it overwrites the
     logits it is given in place.
-  The soft rows' records for the output ride on ``logits_output.customized_info``,
-  which SGLang copies to each request and on to ``meta_info``. A thinking step's
-  record always holds its concept token: it is also what a retracted request is
-  resumed from (resume.py).
+  The soft rows' records ride on ``logits_output.customized_info``, which SGLang copies to
+  each request and on to ``meta_info`` (records.py). A fault in the soft step aborts the
+  batch's soft requests (hooks/results.py); SGLang's sampler then samples their rows.
 
 Deletable when SGLang's sampler offers a per-request sampling hook.
 """
@@ -29,79 +31,23 @@ Deletable when SGLang's sampler offers a per-request sampling hook.
 from __future__ import annotations
 
 import copy
+import logging
 
 import torch
 
-from sglang_soft_thinking import runtime
+from sglang_soft_thinking import checks, runtime
 from sglang_soft_thinking.concept import sample_tokens
 from sglang_soft_thinking.draws import STREAM_PLAIN, RowDraws
+from sglang_soft_thinking.hooks.results import fail_request
+from sglang_soft_thinking.output import META_INFO_KEY
+from sglang_soft_thinking.phases import KIND_ERROR_DRIFT
+from sglang_soft_thinking.records import StepRecords
 from sglang_soft_thinking.runtime import PLAN_ATTR
-from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, META_INFO_KEY, SWITCH_CAP, THINK
-from sglang_soft_thinking.state import (
-    KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_SWITCH_CAP, KIND_THINK, StepResult,
-)
+from sglang_soft_thinking.step import StepResult, soft_step
 
+logger = logging.getLogger(__name__)
 MODEL_RUNNER_SAMPLE = "sglang.srt.model_executor.model_runner.ModelRunner.sample"
 SAMPLER_FORWARD = "sglang.srt.layers.sampler.Sampler.forward"
-
-_KIND_NAMES = {KIND_THINK: THINK, KIND_COLD_STOP: COLD_STOP, KIND_BUDGET: BUDGET, KIND_ANSWER: ANSWER,
-               KIND_SWITCH_CAP: SWITCH_CAP}
-
-
-class LocalRecord(tuple):
-    """A thinking step's record, ``(kind, entropy, ids, weights)``, whose concept token stays
-    in the scheduler: pickled for the server it becomes ``(kind, entropy, None, None)``.
-
-    The scheduler keeps every step's concept token on the request (a retracted request is
-    resumed from it, resume.py); only requests that asked for ``return_trace`` send it on.
-    """
-
-    __slots__ = ()
-
-    def __reduce__(self):
-        return tuple, ((self[0], self[1], None, None),)
-
-
-class StepRecords:
-    """One batch step's output records, indexed by batch row (see output.py).
-
-    SGLang indexes this once per request after it has synchronised the step's
-    token ids, so the device-to-host copy happens then, once, with no extra wait.
-    ``result`` holds the batch's soft rows only; ``position_of`` maps a batch row to its
-    place there (a row that is not there has no record). ``traced`` are the batch rows
-    whose requests asked for their trace.
-    """
-
-    def __init__(self, result: StepResult, position_of: dict[int, int],
-                 traced: frozenset[int] = frozenset()):
-        self._result, self._position_of, self._traced = result, position_of, traced
-        self._rows: list | None = None
-
-    def _to_host(self) -> list:
-        result = self._result
-        kinds, entropy = result.kinds.tolist(), result.entropy.tolist()
-        ids, weights = result.ids.tolist(), result.weights.tolist()
-        rows = []
-        for i, kind in enumerate(kinds):
-            name = _KIND_NAMES[kind]
-            if name != THINK:
-                rows.append((name, None, None, None))
-            else:
-                # Zero weights come last (unused columns, dropped candidates).
-                support = max((j + 1 for j, w in enumerate(weights[i]) if w > 0), default=0)
-                rows.append((name, entropy[i], ids[i][:support], weights[i][:support]))
-        return rows
-
-    def __getitem__(self, row: int):
-        position = self._position_of.get(row)
-        if position is None:
-            return None
-        if self._rows is None:
-            self._rows = self._to_host()
-        record = self._rows[position]
-        if record[0] == THINK and row not in self._traced:
-            return LocalRecord(record)
-        return record
 
 
 def _around_model_runner_sample(original, model_runner, logits_output, forward_batch, *args, **kwargs):
@@ -156,14 +102,13 @@ def sampling_info_for(sampling_info, rows):
     return subset
 
 
-def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob,
+def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob, whole,
                    positions, args, kwargs) -> torch.Tensor:
     """SGLang's sampler on the rows the plugin does not sample (all rows when it must see
-    them all); [B] ids, meaningful on those rows."""
+    them all, or when the plugin's soft step failed); [B] ids, meaningful on those rows."""
     logits = logits_output.next_token_logits
     rows = plan.sglang
-    whole = rows is None or not sglang_can_take_rows(sampling_info, return_logprob)
-    if whole:
+    if whole or rows is None or not sglang_can_take_rows(sampling_info, return_logprob):
         return original(sampler, logits_output, sampling_info, return_logprob, *args, positions, **kwargs)
     next_ids = torch.zeros(logits.shape[0], dtype=torch.int64, device=logits.device)
     if not rows.index:
@@ -173,6 +118,50 @@ def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return
     ids = original(sampler, subset_output, sampling_info_for(sampling_info, rows), return_logprob,
                    *args, positions.index_select(0, rows.index_tensor), **kwargs)
     return next_ids.index_copy(0, rows.index_tensor, ids.to(next_ids.dtype))
+
+
+def _soft_rows_step(table, plan, rows, logits, positions) -> StepResult | None:
+    """The soft rows' step with its checks; None (and their requests aborted) on a fault."""
+    soft = plan.soft
+    index = soft.index_tensor
+    soft_rows = rows.index_select(0, index)
+    try:
+        missed = table.missed_inputs(soft_rows)
+        if plan.extend_inputs is not None and not plan.extend_applied:
+            missed = torch.ones_like(missed)  # the embedding hook never put the concept tokens in
+        result = soft_step(table, soft_rows, logits.index_select(0, index), soft,
+                           positions.index_select(0, index), failed=missed)
+        _check_ranks(result)
+        return result
+    except Exception as error:  # a fault here costs the batch's soft requests, not the server
+        logger.exception("soft thinking: the soft rows' step failed")
+        for i in soft.index:
+            fail_request(plan.reqs[i], f"its sampling step failed: {error}")
+        return None
+
+
+def _check_ranks(result: StepResult) -> None:
+    """Every few steps under tensor parallelism: rows whose ranks drifted get an error record."""
+    rt = runtime.get()
+    rt.steps += 1
+    interval = checks.check_interval()
+    if interval <= 0 or rt.steps % interval:
+        return
+    from sglang.srt.distributed import get_tp_group
+
+    group = get_tp_group()
+    if group.world_size <= 1:
+        return
+
+    def reduce(op):
+        def run(tensor):
+            torch.distributed.all_reduce(tensor, op=op, group=group.device_group)
+            return tensor
+        return run
+
+    drifted = checks.drifted_rows(result.ids, result.weights, reduce(torch.distributed.ReduceOp.MAX),
+                                  reduce(torch.distributed.ReduceOp.MIN))
+    result.kinds = torch.where(drifted, KIND_ERROR_DRIFT, result.kinds)
 
 
 def _around_sampler_forward(original, sampler, logits_output, sampling_info, return_logprob,
@@ -187,22 +176,19 @@ def _around_sampler_forward(original, sampler, logits_output, sampling_info, ret
     # The position of the token each row samples: the number of tokens it holds so far.
     sample_positions = seq_lens[:logits.shape[0]].long()
     result = seeded = None
-    soft = plan.soft
-    if soft is not None:
-        index = soft.index_tensor
-        result = table.step(rows.index_select(0, index), logits.index_select(0, index), soft,
-                            sample_positions.index_select(0, index))
+    if plan.soft is not None:
+        result = _soft_rows_step(table, plan, rows, logits, sample_positions)
     if plan.seeded_plain is not None:
         seeded = seeded_plain_tokens(logits, sampling_info, plan.seeded_plain, sample_positions)
     # Run last: SGLang's sampler overwrites the logits it is given in place.
     next_ids = _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob,
-                              positions, args, kwargs)
+                              plan.soft is not None and result is None, positions, args, kwargs)
     if seeded is not None:
         next_ids = next_ids.index_copy(0, plan.seeded_plain.index_tensor, seeded.to(next_ids.dtype))
     if result is not None:
-        next_ids = next_ids.index_copy(0, soft.index_tensor, result.tokens.to(next_ids.dtype))
+        next_ids = next_ids.index_copy(0, plan.soft.index_tensor, result.tokens.to(next_ids.dtype))
         logits_output.customized_info = {
-            META_INFO_KEY: StepRecords(result, soft.position_of(), plan.traced_rows)}
+            META_INFO_KEY: StepRecords(result, plan.soft.position_of(), plan.traced_rows)}
     # The plugin's rows replaced SGLang's choice after SGLang's own cross-rank sync:
     # sync the final ids the way SGLang syncs its own (when it does: see its sampler).
     sampler._sync_token_ids_across_tp(next_ids, sampling_info)

@@ -14,6 +14,10 @@ Deletable option by option, as each mode is made right and tested.
 
 from __future__ import annotations
 
+import os
+
+from sglang_soft_thinking import checks
+
 TARGET = "sglang.srt.server_args.ServerArgs.resolve_once"
 
 # option (as typed) -> (is it switched on?, why soft thinking cannot run with it)
@@ -51,6 +55,24 @@ REFUSED = {
     "--skip-tokenizer-init": (
         lambda a: a.skip_tokenizer_init,
         "the engine needs the tokenizer to find think_end_str in what a request writes"),
+    "--attn-cp-size": (
+        lambda a: (getattr(a, "attn_cp_size", 1) or 1) > 1,
+        "context-parallel attention shards a prefill's tokens across ranks, while the positions "
+        "of a re-prefill's concept tokens are the whole batch's"),
+    "--enable-prefill-cp": (
+        lambda a: getattr(a, "enable_prefill_cp", False),
+        "context-parallel prefill shards a prefill's tokens across ranks, while the positions "
+        "of a re-prefill's concept tokens are the whole batch's"),
+    "--dcp-size": (
+        lambda a: (getattr(a, "dcp_size", 1) or 1) > 1,
+        "decode context parallelism is not verified with soft thinking"),
+    "--enable-symm-mem": (
+        lambda a: getattr(a, "enable_symm_mem", False) or getattr(a, "enable_torch_symm_mem", False),
+        "the all-reduce of the concept-token mixtures is not allocated in symmetric memory"),
+    "--enable-lora": (
+        lambda a: bool(getattr(a, "enable_lora", None)) or bool(getattr(a, "lora_paths", None)),
+        "a LoRA adapter on the embedding would not be mixed into the concept tokens, and "
+        "soft thinking is not verified with LoRA adapters"),
 }
 
 
@@ -61,11 +83,18 @@ def refused_options(server_args) -> list[str]:
 
 
 def _after_resolve(result, server_args, *args, **kwargs):
+    from sglang_soft_thinking.plugin import verify_hooks
+
+    verify_hooks()
     problems = refused_options(server_args)
     if problems:
         raise ValueError("soft thinking cannot run with these SGLang options (start with "
                          "SOFTTHINK_DISABLE=1 to run SGLang without soft thinking):\n  "
                          + "\n  ".join(problems))
+    if str(getattr(server_args, "log_level", "")).lower() == "debug":
+        # The cross-rank check of the soft state is on by default in debug (checks.py); the
+        # scheduler processes started after this inherit it.
+        os.environ.setdefault(checks.INTERVAL_ENV, str(checks.DEBUG_INTERVAL))
     return result
 
 

@@ -1,5 +1,5 @@
-"""Mixture of Inputs (Zhuang et al. 2025, "Text Generation Beyond Discrete Token Sampling",
-arXiv 2505.14827), as a plain function on batched tensors. No SGLang import.
+"""``mixture_of_inputs``: Mixture of Inputs (Zhuang et al. 2025, "Text Generation Beyond
+Discrete Token Sampling", arXiv 2505.14827). No SGLang import.
 
 A thinking step samples a token as usual and writes it to the text; the next input is not
 that token's embedding alone but a blend with the distribution it came from. The paper
@@ -28,6 +28,36 @@ from __future__ import annotations
 import math
 
 import torch
+from pydantic import BaseModel, Field
+
+from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, widen
+
+
+class MixtureParams(BaseModel):
+    # The concentration of the Dirichlet prior on the sampled token: larger keeps more of
+    # the sampled token, smaller more of the distribution (the paper's range 0.5-2).
+    beta: float = Field(1.0, ge=0)
+
+
+class MixtureOfInputs(Method):
+    name = "mixture_of_inputs"
+    paper = "Mixture of Inputs, arXiv 2505.14827"
+    Params = MixtureParams
+    samples_while_thinking = True
+
+    def width(self, settings) -> int:
+        """``max_topk`` candidates and the sampled token, which may lie outside them."""
+        return settings.max_topk + 1
+
+    def step(self, view: ThinkingView) -> Thought:
+        sampled = view.sample()[:, 0]
+        # Every row of the view has max_topk + 1 <= k_used columns.
+        num_candidates = max(1, min(view.k_used - 1, view.prefix.ids.shape[1]))
+        top_ids = view.prefix.ids[:, :num_candidates]
+        ids, weights, _ = mixture_of_inputs(view.logits.gather(1, top_ids), top_ids, view.setting("max_topk"),
+                                            sampled, view.setting("beta"))
+        return Thought(ids=widen(ids, view.k_used), weights=widen(weights, view.k_used), token=sampled,
+                       discrete=torch.zeros_like(sampled, dtype=torch.bool))
 
 
 def mixture_of_inputs(
@@ -65,3 +95,6 @@ def mixture_of_inputs(
     ids = torch.cat([sampled.unsqueeze(1), top_ids.gather(1, order)], dim=1)
     weights = torch.cat([sampled_weight.unsqueeze(1), others], dim=1)
     return ids, weights, h_n
+
+
+METHOD = MixtureOfInputs()

@@ -1,6 +1,6 @@
-"""SwiReasoning's switch between latent and explicit thinking (Shi et al. 2025,
+"""``switch``: SwiReasoning's switch between latent and explicit thinking (Shi et al. 2025,
 "SwiReasoning: Switch-Thinking in Latent and Explicit for Pareto-Superior Reasoning LLMs",
-arXiv 2510.05069), as a plain function on batched tensors. No SGLang import.
+arXiv 2510.05069). No SGLang import.
 
 Thinking starts latent: each step feeds a concept token (DESIGN §4). The step's entropy is
 compared with a reference, the entropy at the last switch (or at the first step):
@@ -14,8 +14,12 @@ compared with a reference, the entropy at the last switch (or at the first step)
 Each switch resets the reference to the current entropy. The number of latent -> explicit
 switches is counted; with a cap (``max_switch_count``) the step whose switch reaches the cap
 ends thinking, as Cold Stop does (the think-end string is written next). This follows the
-authors' code (``generate_swir`` in their ``generation_utils.py``); see the method's notes
-in state.py for where the engine differs.
+authors' code (``generate_swir`` in their ``generation_utils.py``).
+
+Where the engine differs from the authors' code: the latent input is the concept token
+(top ``max_topk``, DESIGN §4) rather than the whole untempered distribution, the entropy is
+that of the thinking distribution (Cold Stop's), latent steps write ``ids[0]`` like the
+concept method, and the ``<think>``/``</think>`` embeddings are not blended in at a switch.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from pydantic import BaseModel, Field
+
+from sglang_soft_thinking.methods.base import Method, StateColumn, Thought, ThinkingView, one_hot_input
 
 MODE_LATENT, MODE_EXPLICIT = 0, 1
 
@@ -59,3 +66,43 @@ def switch_step(state: SwitchState, entropy: torch.Tensor, first: torch.Tensor, 
         reference=torch.where(first | switched, entropy, state.reference),
         count=count,
     ), capped
+
+
+class SwitchParams(BaseModel):
+    # The fewest explicit steps before thinking may turn latent again (the paper's window),
+    # and the latent -> explicit switches after which thinking ends (None: no cap).
+    window_size: int = Field(512, ge=1)
+    max_switch_count: int | None = Field(None, ge=1)
+
+
+_STATE_NAMES = ("mode", "stay", "reference", "count")
+
+
+class Switch(Method):
+    name = "switch"
+    paper = "SwiReasoning, arXiv 2510.05069"
+    Params = SwitchParams
+    samples_while_thinking = True
+    accepts_noise = True  # on its latent steps' concept tokens
+    end_reason = "switch_cap"
+    state = (StateColumn("mode", torch.int64, MODE_LATENT), StateColumn("stay", torch.int64, 0),
+             StateColumn("reference", torch.float32, 0.0), StateColumn("count", torch.int64, 0))
+
+    def advance(self, state, entropy, first, setting):
+        before = SwitchState(*(state[name] for name in _STATE_NAMES))
+        after, capped = switch_step(before, entropy, first, setting("window_size"), setting("max_switch_count"))
+        return {name: getattr(after, name) for name in _STATE_NAMES}, capped
+
+    def step(self, view: ThinkingView) -> Thought:
+        state, capped = self.advance(view.state, view.entropy, view.first, view.setting)
+        explicit = state["mode"] == MODE_EXPLICIT
+        concept, sampled = view.concept(), view.sample()[:, 0]
+        one_hot_ids, one_hot = one_hot_input(sampled, view.k_used)
+        pick = explicit.unsqueeze(1)
+        return Thought(ids=torch.where(pick, one_hot_ids, concept.ids),
+                       weights=torch.where(pick, one_hot, concept.weights),
+                       token=torch.where(explicit, sampled, concept.ids[:, 0]),
+                       discrete=explicit, end=capped, state=state)
+
+
+METHOD = Switch()

@@ -1,0 +1,173 @@
+"""What a thinking method is: one module behind this interface (DESIGN §4, "Methods").
+
+A method turns one thinking step's distribution into the next input and the token written
+to the text. It declares:
+
+* ``name`` (the request's ``soft_thinking.method``) and ``Params``, a pydantic model whose
+  fields become request fields beside the others in ``soft_thinking``, flat names, and
+  per-row settings columns (:func:`sglang_soft_thinking.settings.param_columns`);
+* ``state``: the per-row columns it keeps from step to step, with their initial values;
+* ``samples_while_thinking``: whether it draws text tokens from the thinking distribution
+  (the request's temperature, ``top_k``, ``top_p`` and ``soft_thinking.min_p``), which
+  decides how much of the sorted vocabulary its rows need;
+* ``accepts_noise``, ``end_reason`` (the record kind and ``end_reason`` when the method
+  itself ends thinking) and :meth:`Method.width` (columns of the input it feeds);
+* :meth:`Method.step`, a pure-tensor function of a :class:`ThinkingView` returning a
+  :class:`Thought`; and, for a method with state, :meth:`Method.advance`, the part of the
+  step that moves its state, which is also what replays a retracted request (resume.py).
+
+No SGLang import. The phase machine (phases.py) is not the method's business: it decides,
+from the thought, when thinking ends and what is written after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, ClassVar
+
+import torch
+from pydantic import BaseModel
+
+from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.draws import STREAM_THINKING_SAMPLE, RowDraws, stream_uniforms
+
+if TYPE_CHECKING:
+    from sglang_soft_thinking.settings import RequestSettings
+
+# The streams of a method's extra thinking samples: sample j > 0 draws from stream
+# EXTRA_SAMPLE_STREAMS + j (sample 0 from STREAM_THINKING_SAMPLE). Below draws.STREAM_DIRICHLET
+# plus its Gamma streams, above every other stream.
+EXTRA_SAMPLE_STREAMS = 64
+
+
+@dataclass(frozen=True)
+class StateColumn:
+    name: str
+    dtype: torch.dtype  # torch.int64 or torch.float32
+    initial: int | float
+
+
+@dataclass
+class Thought:
+    """What a method makes of one thinking step, per row."""
+
+    ids: torch.Tensor  # [N, W] the next input's token ids
+    weights: torch.Tensor  # [N, W]: the next input is sum_i weights[i] * E[ids[i]]; sums to 1
+    token: torch.Tensor  # [N] the token written to the text
+    discrete: torch.Tensor  # [N] bool: the next input is ``token`` itself (as is any one-hot input)
+    end: torch.Tensor | None = None  # [N] bool: the method ends thinking now (``end_reason``)
+    state: dict[str, torch.Tensor] = field(default_factory=dict)  # its state after the step
+
+
+class ThinkingView:
+    """One step of the rows of one method, as the method sees it. Every tensor is [N, ...]
+    over those rows; the concept token and the thinking samples are computed on demand,
+    once, from the step's one full-vocabulary pass (``prefix``)."""
+
+    def __init__(self, *, logits: torch.Tensor, prefix: C.Prefix, settings: Callable[[str], torch.Tensor],
+                 state: dict[str, torch.Tensor], draws: RowDraws, first: torch.Tensor, k_used: int,
+                 fetch_k_think: int, noise_kinds: frozenset[int], samples_vocabulary: bool):
+        self.logits, self.prefix, self.state, self.draws = logits, prefix, state, draws
+        self.first = first  # [N] bool: the request's first thinking step
+        self.k_used = k_used  # columns of the widest input among these rows
+        self._setting, self._fetch_k, self._noise_kinds = settings, fetch_k_think, noise_kinds
+        self._samples_vocabulary = samples_vocabulary
+        self._concept: C.ConceptToken | None = None
+
+    def setting(self, name: str) -> torch.Tensor:
+        """The rows' settings column ``name`` (RequestSettings' or a method parameter's)."""
+        return self._setting(name)
+
+    @property
+    def entropy(self) -> torch.Tensor:
+        return self.prefix.entropy
+
+    def concept(self) -> C.ConceptToken:
+        """DESIGN §4 steps 3-5 (noise included): the concept token, ``k_used`` columns."""
+        if self._concept is None:
+            prefix = C.Prefix(ids=self.prefix.ids[:, :self._fetch_k], probs=self.prefix.probs[:, :self._fetch_k],
+                              entropy=self.prefix.entropy)
+            noise = bool(self._noise_kinds)
+            concept = C.concept_from_prefix(
+                prefix, top_k=self.setting("top_k"), top_p=self.setting("top_p"), min_p=self.setting("min_p"),
+                max_topk=self.setting("max_topk"), k_max=self.k_used,
+                noise_kind=self.setting("noise_kind") if noise else None,
+                noise_param=self.setting("noise_param") if noise else None,
+                draws=self.draws, noise_kinds=self._noise_kinds)
+            concept.ids, concept.weights = widen(concept.ids, self.k_used), widen(concept.weights, self.k_used)
+            self._concept = concept
+        return self._concept
+
+    def sample(self, count: int = 1) -> torch.Tensor:
+        """``count`` tokens drawn independently, with replacement, from the thinking
+        distribution (DESIGN §4 steps 1 and 3, as plain decoding samples): [N, count].
+
+        Sample 0 is the one every sampling method writes; each sample has its own stream,
+        so a request's draws do not depend on how many others it takes. A row that neither
+        top-k nor top-p cuts draws unsorted over the whole vocabulary
+        (:func:`concept.sample_vocabulary`), the others from the sorted prefix.
+        """
+        streams = (STREAM_THINKING_SAMPLE, *range(EXTRA_SAMPLE_STREAMS + 1, EXTRA_SAMPLE_STREAMS + count))
+        temperature, top_k = self.setting("temperature"), self.setting("top_k")
+        top_p, min_p = self.setting("top_p"), self.setting("min_p")
+        sorted_ids = self.prefix.ids[:, :self._fetch_k]
+        scaled = self.logits.float().gather(1, sorted_ids) / temperature.float().unsqueeze(1)
+        probs = torch.softmax(scaled, dim=-1)
+        weights = C.renormalise(probs * C.prefix_keep_mask(probs, top_k, top_p, min_p))  # [N, F]
+        uniform = stream_uniforms(self.draws.seeds, self.draws.positions, weights.shape[1], streams)
+        gumbel = -torch.log(-torch.log(uniform))  # [N, count, F]
+        scores = torch.where(weights.unsqueeze(1) > 0, torch.log(weights).unsqueeze(1) + gumbel,
+                             torch.full_like(gumbel, -torch.inf))
+        sampled = sorted_ids.gather(1, scores.argmax(dim=-1))  # [N, count]
+        if self._samples_vocabulary:
+            firsts = stream_uniforms(self.draws.seeds, self.draws.positions, 1, streams)[:, :, 0]
+            whole = C.sample_vocabulary(self.prefix.vocab_probs, min_p, firsts)
+            sampled = torch.where(samples_unsorted(top_k, top_p).unsqueeze(1), whole, sampled)
+        return sampled
+
+
+class Method:
+    """The interface; see the module docstring. Subclasses set the class attributes."""
+
+    name: ClassVar[str]
+    paper: ClassVar[str] = ""
+    Params: ClassVar[type[BaseModel] | None] = None
+    state: ClassVar[tuple[StateColumn, ...]] = ()
+    samples_while_thinking: ClassVar[bool] = False
+    accepts_noise: ClassVar[bool] = False
+    end_reason: ClassVar[str | None] = None
+
+    def width(self, settings: "RequestSettings") -> int:
+        """Columns of the input the method feeds (the concept token's by default)."""
+        return settings.max_topk
+
+    def step(self, view: ThinkingView) -> Thought:
+        raise NotImplementedError
+
+    def advance(self, state: dict[str, torch.Tensor], entropy: torch.Tensor, first: torch.Tensor,
+                setting: Callable[[str], torch.Tensor]):
+        """How the method's state moves at a thinking step whose entropy is ``entropy``:
+        ``(new state, end [N] bool or None)``. Used by :meth:`step` and, from a request's
+        records, by the replay after a retraction; a method without state has nothing to do."""
+        return state, None
+
+
+def widen(columns: torch.Tensor, width: int) -> torch.Tensor:
+    """[N, K] zero-padded (or cut) on the right to [N, width]."""
+    if columns.shape[1] >= width:
+        return columns[:, :width]
+    return torch.nn.functional.pad(columns, (0, width - columns.shape[1]))
+
+
+def one_hot_input(token: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input of a discrete step as (ids, weights): the token alone, weight 1."""
+    ids = widen(token.unsqueeze(1), width)
+    weights = widen(torch.ones(token.shape[0], 1, device=token.device), width)
+    return ids, weights
+
+
+def samples_unsorted(top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Rows whose thinking samples are drawn unsorted: neither top-k nor top-p cuts.
+    The rule depends on the request's own settings only, so its draws never depend on its
+    batch (plan.samples_vocabulary is the same rule on the host)."""
+    return (top_k >= C.TOP_K_ALL) & (top_p >= 1)

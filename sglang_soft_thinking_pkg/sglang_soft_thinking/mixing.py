@@ -1,0 +1,121 @@
+"""A soft-thinking request's next input (DESIGN §4 step 6): ``sum_i w_i * E[ids_i]``.
+
+Plain functions on tensors, no SGLang import. A :class:`Mixer` computes the mixtures
+``[N, H]`` of token ids and weights ``[N, K]`` the way the model's input embedding would
+embed them:
+
+* :class:`ShardMixer`, for a vocabulary-parallel embedding (SGLang's): each rank looks its
+  ids up in its own shard of the vocabulary (ids outside it weigh nothing), sums the
+  weighted rows there in the embedding's dtype (``bmm``, which accumulates in float32), and
+  the ranks' partial sums are reduced once, ``[N, H]``: the lookup is linear, so this equals
+  the whole vocabulary's mixture, at the cost of one all-reduce of the mixtures rather than
+  of every looked-up row (``[N * K, H]``);
+* :class:`ModuleMixer`, for any other embedding module, e.g. one that scales its lookup
+  (Gemma 3): the rows come from the module itself, so they are embedded exactly like tokens.
+
+:func:`decode_inputs` is what a decode step runs, also while SGLang captures the step into a
+CUDA graph: device ops only, on buffers that exist before capture (the table) and on the
+batch's request rows, with no branch on any value. A graph captured while no request thinks
+therefore mixes correctly at replay for whatever rows think then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from sglang_soft_thinking.plan import ExtendInputs
+from sglang_soft_thinking.table import SoftThinkingTable
+
+
+def weighted_sum(rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """rows [N, K, H] (the embedding's dtype), weights [N, K] -> [N, H] in that dtype."""
+    return torch.bmm(weights.to(rows.dtype).unsqueeze(1), rows).squeeze(1)
+
+
+@dataclass(frozen=True)
+class VocabShard:
+    """Which token ids a rank's embedding shard holds, and where (SGLang's layout: the
+    original vocabulary's ids ``[org_start, org_end)`` first, then padding up to
+    ``org_padded`` rows, then added ids ``[added_start, added_end)``)."""
+
+    org_start: int
+    org_end: int
+    org_padded: int
+    added_start: int
+    added_end: int
+
+    @classmethod
+    def whole(cls, vocab_size: int) -> "VocabShard":
+        return cls(0, vocab_size, vocab_size, vocab_size, vocab_size)
+
+    def local(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shard's row of each id (0 for ids outside it) and whether it holds the id."""
+        in_org = (ids >= self.org_start) & (ids < self.org_end)
+        in_added = (ids >= self.added_start) & (ids < self.added_end)
+        local = torch.where(in_org, ids - self.org_start,
+                            torch.where(in_added, ids - self.added_start + self.org_padded, torch.zeros_like(ids)))
+        return local, in_org | in_added
+
+
+class ShardMixer:
+    """Mixtures from one rank's shard of the embedding weight, reduced across ranks once."""
+
+    def __init__(self, weight: torch.Tensor, shard: VocabShard,
+                 reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 output_dtype: torch.dtype | None = None):
+        self.weight, self.shard, self.reduce, self.output_dtype = weight, shard, reduce, output_dtype
+
+    def partial(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """This shard's share of the mixtures: [N, H], zero for ids it does not hold."""
+        local, inside = self.shard.local(ids)
+        rows = torch.nn.functional.embedding(local, self.weight)  # [N, K, H]
+        return weighted_sum(rows, torch.where(inside, weights, torch.zeros_like(weights)))
+
+    def __call__(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        mixed = self.partial(ids, weights)
+        if self.reduce is not None:
+            mixed = self.reduce(mixed)
+        return mixed if self.output_dtype is None else mixed.to(self.output_dtype)
+
+
+class ModuleMixer:
+    """Mixtures of the rows an embedding module returns for the ids (any linear lookup)."""
+
+    def __init__(self, embed: Callable[[torch.Tensor], torch.Tensor]):
+        self.embed = embed
+
+    def __call__(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        num, k = ids.shape
+        rows = self.embed(ids.reshape(-1)).view(num, k, -1)  # [N, K, H]
+        return weighted_sum(rows, weights)
+
+
+Mixer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def decode_inputs(mix: Mixer, plain: torch.Tensor, table: SoftThinkingTable,
+                  rows: torch.Tensor, k: int, skip: torch.Tensor | None = None) -> torch.Tensor:
+    """A decode batch's input embeddings: a row whose request fed back a concept token
+    takes its mixture, every other row keeps ``plain`` (its token's embedding). The rows'
+    marks say they were mixed (the sampler checks them, table.missed_inputs).
+
+    plain [B, H]; rows [B] (request rows); k: columns of the concept tokens to mix
+    (the table's full width in a captured graph; zero weights past a request's own).
+    ``skip`` [B]: rows not to mix (only a fault a test injects, faults.py).
+    """
+    use, ids, weights = table.concept_inputs(rows, k)  # [B], [B, k], [B, k]
+    if skip is not None:
+        use = use & ~skip
+    table.mark_mixed(rows, use)
+    return torch.where(use.unsqueeze(1), mix(ids, weights).to(plain.dtype), plain)
+
+
+def extend_inputs(mix: Mixer, plain: torch.Tensor, extend: ExtendInputs) -> torch.Tensor:
+    """An extend batch's input embeddings with ``extend.positions`` replaced by concept
+    tokens where ``extend.use`` is set. plain [T, H] over the batch's flattened tokens."""
+    current = plain.index_select(0, extend.positions)  # [N, H]
+    mixed = mix(extend.ids, extend.weights).to(plain.dtype)
+    return plain.index_copy(0, extend.positions, torch.where(extend.use.unsqueeze(1), mixed, current))

@@ -1,0 +1,134 @@
+"""The engine's per-token records, built from a step on the host, kept compact.
+
+SGLang copies one object per output token from ``logits_output.customized_info`` onto the
+request (and on to ``meta_info["soft_thinking"]``). Ours is a record, read as the tuple
+``(kind, entropy, ids, weights, pending)`` (see output.py for what each means). A thinking
+step's record holds its input (ids, weights): a request SGLang retracts is resumed from
+its records (resume.py), so the scheduler keeps them for every request, in one bytes object
+per step (float32 entropy, int32 ids, float32 weights: about 200 bytes at ``max_topk`` 10,
+against about 1 KB as Python lists). On the wire to the server a record is a plain tuple,
+whose ids and weights are sent only to requests that asked for their trace. Records of
+other kinds carry nothing per token and are shared. No SGLang import.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sglang_soft_thinking.methods import REGISTRY
+from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, ERROR, THINK, THINK_END
+from sglang_soft_thinking.phases import (
+    KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_ERROR_DRIFT, KIND_ERROR_INPUT, KIND_METHOD_END, KIND_THINK,
+    KIND_THINK_END,
+)
+from sglang_soft_thinking.step import StepResult
+from sglang_soft_thinking.transfer import HostCopy
+
+KIND_NAMES = {KIND_THINK: THINK, KIND_THINK_END: THINK_END, KIND_COLD_STOP: COLD_STOP, KIND_BUDGET: BUDGET,
+              KIND_ANSWER: ANSWER, KIND_ERROR_INPUT: ERROR, KIND_ERROR_DRIFT: ERROR,
+              **{KIND_METHOD_END + i: m.end_reason for i, m in enumerate(REGISTRY) if m.end_reason}}
+_STEP_KINDS = (THINK, THINK_END)  # the kinds whose record holds a step's entropy and input
+# One shared record per kind that carries nothing per token; an error record says why.
+_SHARED = {kind: (name, None, None, None, 0) for kind, name in KIND_NAMES.items() if name not in _STEP_KINDS}
+_SHARED[KIND_ERROR_INPUT] = (ERROR, "a concept token was not mixed into the model's input", None, None, 0)
+_SHARED[KIND_ERROR_DRIFT] = (ERROR, "the tensor-parallel ranks' soft-thinking states differ", None, None, 0)
+
+
+class StepRecord:
+    """A thinking step's record; indexes like ``(kind, entropy, ids, weights, pending)``."""
+
+    __slots__ = ("kind", "pending", "traced", "_data")
+
+    def __init__(self, kind: str, pending: int, data: bytes, traced: bool):
+        self.kind, self.pending, self.traced, self._data = kind, pending, traced, data
+
+    @property
+    def entropy(self) -> float:
+        return float(np.frombuffer(self._data, np.float32, 1)[0])
+
+    def _width(self) -> int:
+        return (len(self._data) - 4) // 8
+
+    @property
+    def ids(self) -> list[int]:
+        return np.frombuffer(self._data, np.int32, self._width(), 4).tolist()
+
+    @property
+    def weights(self) -> list[float]:
+        return np.frombuffer(self._data, np.float32, self._width(), 4 + 4 * self._width()).tolist()
+
+    def as_tuple(self, with_input: bool = True) -> tuple:
+        if with_input:
+            return self.kind, self.entropy, self.ids, self.weights, self.pending
+        return self.kind, self.entropy, None, None, self.pending
+
+    def __getitem__(self, index):
+        return self.as_tuple()[index]
+
+    def __len__(self) -> int:
+        return 5
+
+    def __iter__(self):
+        return iter(self.as_tuple())
+
+    def __eq__(self, other) -> bool:
+        return tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return repr(self.as_tuple())
+
+    def __reduce__(self):
+        # To the server: the input only for a request that asked for its trace.
+        return tuple, (self.as_tuple(with_input=self.traced),)
+
+
+class StepRecords:
+    """One batch step's records, indexed by batch row.
+
+    The step's results start for the host at once, in one copy and without a wait; SGLang
+    indexes this once per request after it has waited for the step's sampled ids, so the
+    copy is done by then. ``position_of`` maps a batch row to its place among the step's
+    soft rows (a row that is not there has no record); ``traced`` are the batch rows whose
+    requests asked for their trace.
+    """
+
+    def __init__(self, result: StepResult, position_of: dict[int, int], traced: frozenset[int] = frozenset()):
+        self._position_of, self._traced = position_of, traced
+        k = result.ids.shape[1]
+        packed = torch.cat([result.kinds.float().unsqueeze(1), result.pending.float().unsqueeze(1),
+                            result.entropy.float().unsqueeze(1), result.ids.int().view(torch.float32),
+                            result.weights.float()], dim=1)  # [N, 3 + 2K], one copy
+        self._copy, self._width = HostCopy(packed), k
+        self._rows: list | None = None
+
+    def _to_host(self) -> list:
+        packed = self._copy.wait().numpy()
+        k = self._width
+        kinds, pending = packed[:, 0].astype(np.int64).tolist(), packed[:, 1].astype(np.int64).tolist()
+        entropy = np.ascontiguousarray(packed[:, 2])
+        ids = np.ascontiguousarray(packed[:, 3:3 + k]).view(np.int32)
+        weights = np.ascontiguousarray(packed[:, 3 + k:])
+        # Zero weights come last (unused columns, dropped candidates).
+        support = np.where((weights > 0).any(axis=1), k - np.argmax((weights > 0)[:, ::-1], axis=1), 0)
+        rows = []
+        for i, kind in enumerate(kinds):
+            name = KIND_NAMES[kind]
+            if name in _STEP_KINDS:
+                s = support[i]
+                rows.append((name, pending[i], entropy[i:i + 1].tobytes() + ids[i, :s].tobytes()
+                             + weights[i, :s].tobytes()))
+            else:
+                rows.append(_SHARED[kind])
+        return rows
+
+    def __getitem__(self, row: int):
+        position = self._position_of.get(row)
+        if position is None:
+            return None
+        if self._rows is None:
+            self._rows = self._to_host()
+        record = self._rows[position]
+        if record[0] in _STEP_KINDS:
+            return StepRecord(*record, traced=row in self._traced)
+        return record

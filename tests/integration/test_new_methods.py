@@ -1,0 +1,94 @@
+"""think_router, multiplex and discrete through the real server, each against its own
+independent transformers reference (tests/reference/), float32 like the concept method's test.
+The references are driven by the engine's sampled tokens (teacher forcing) and recompute
+everything else: the routes, the merged inputs, the entropies."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_soft_thinking import QUESTION, chat_prompt_ids, soft_chat
+from tests.reference.discrete_reference import run_reference_discrete
+from tests.reference.multiplex_reference import draw_counts, run_reference_multiplex
+from tests.reference.soft_thinking_reference import load_reference_model
+from tests.reference.think_router_reference import run_reference_think_router
+
+STEPS = 16
+TIGHT_STEPS, TIGHT_ATOL, LOOSE_ATOL = 8, 0.01, 0.05  # as for the concept method (see there)
+
+
+@pytest.fixture(scope="module")
+def reference_model():
+    return load_reference_model()[0]
+
+
+def atol(step: int) -> float:
+    return TIGHT_ATOL if step < TIGHT_STEPS else LOOSE_ATOL
+
+
+def trace_of(client, model_name, seed: int, temperature: float, **soft) -> list[dict]:
+    body = soft_chat(client, model_name, temperature=temperature, max_tokens=STEPS, ignore_eos=True, seed=seed,
+                     soft={"early_stopping_entropy_threshold": 0, "max_thinking_tokens": STEPS, "min_p": 0.0,
+                           "return_trace": True, **soft})
+    trace = body["choices"][0]["soft_thinking"]["trace"]
+    assert len(trace) == STEPS
+    return trace
+
+
+def test_think_router_routes_and_mixes_like_the_reference(openai_client, model_name, tokenizer, reference_model):
+    tau, temperature = 0.5, 0.8
+    trace = trace_of(openai_client, model_name, 7, temperature, method="think_router", tau=tau, max_topk=5)
+    reference = run_reference_think_router(
+        reference_model, chat_prompt_ids(tokenizer, QUESTION), num_steps=STEPS, temperature=temperature,
+        tau=tau, max_topk=5, tokens={step: entry["ids"][0] for step, entry in enumerate(trace)})
+    for step, (ours, ref) in enumerate(zip(trace, reference.steps)):
+        context = f"step {step}: {ours} vs reference {ref}"
+        assert abs(ours["entropy"] - ref.entropy) <= atol(step), context
+        if abs(ref.p_max - tau) < 1e-3:
+            continue  # on the threshold: rounding may route either way
+        if ref.discrete:
+            assert ours["weights"] == [1.0], context
+            continue
+        got, want = dict(zip(ours["ids"], ours["weights"])), dict(zip(ref.ids, ref.weights))
+        assert ours["ids"][0] == ref.ids[0], context
+        for token in set(got) | set(want):
+            assert abs(got.get(token, 0.0) - want.get(token, 0.0)) <= atol(step), f"token {token}, {context}"
+    routes = {step.discrete for step in reference.steps}
+    assert routes == {True, False}, "both routes were taken"
+
+
+@pytest.mark.parametrize("merge", ["weighted", "uniform"])
+def test_multiplex_merges_its_draws_like_the_reference(openai_client, model_name, tokenizer, reference_model, merge):
+    width, temperature = 3, 1.0
+    trace = trace_of(openai_client, model_name, 11, temperature, method="multiplex", width=width, merge=merge)
+    engine_steps = [dict(zip(entry["ids"], entry["weights"])) for entry in trace]
+    reference = run_reference_multiplex(reference_model, chat_prompt_ids(tokenizer, QUESTION),
+                                        engine_steps=engine_steps, temperature=temperature, width=width,
+                                        weighted=merge == "weighted")
+    for step, (ours, ref) in enumerate(zip(engine_steps, reference.steps)):
+        context = f"step {step}: {ours} vs reference {ref}"
+        assert abs(trace[step]["entropy"] - ref.entropy) <= atol(step), context
+        assert ref.support_ok and sum(ref.counts.values()) == width and min(ref.counts.values()) >= 1, context
+        if merge == "uniform":  # the weights are the draws' counts over the width, exactly
+            counts = draw_counts(ours, {t: 1.0 for t in ours}, width, weighted=False)
+            assert all(abs(c - round(c)) < 1e-4 for c in counts.values()), context
+        for token in set(ours) | set(ref.weights):
+            assert abs(ours.get(token, 0.0) - ref.weights.get(token, 0.0)) <= atol(step), f"token {token}, {context}"
+    assert any(len(step) > 1 for step in engine_steps), "some steps merge several tokens"
+
+
+def test_discrete_thinking_samples_from_the_cut_distribution(openai_client, model_name, tokenizer, reference_model):
+    temperature, top_k = 0.9, 8
+    body = soft_chat(openai_client, model_name, temperature=temperature, max_tokens=STEPS, ignore_eos=True, seed=3,
+                     top_k=top_k, soft={"method": "discrete", "early_stopping_entropy_threshold": 0,
+                                        "max_thinking_tokens": STEPS, "min_p": 0.0, "return_trace": True})
+    trace = body["choices"][0]["soft_thinking"]["trace"]
+    tokens = [entry["ids"][0] for entry in trace]
+    assert all(entry["weights"] == [1.0] and len(entry["ids"]) == 1 for entry in trace)
+    reference = run_reference_discrete(reference_model, chat_prompt_ids(tokenizer, QUESTION), tokens=tokens,
+                                       temperature=temperature, top_k=top_k)
+    for step, (ours, ref) in enumerate(zip(trace, reference.steps)):
+        assert abs(ours["entropy"] - ref.entropy) <= atol(step), f"step {step}"
+        assert ref.probability > 0, f"step {step}: token {ref.token} lies outside the top {top_k}"
+    message = body["choices"][0]["message"]
+    assert message["reasoning_content"] == tokenizer.decode(tokens, skip_special_tokens=True)
