@@ -118,7 +118,8 @@ def _openai_routes() -> APIRouter:
             job.embed_overrides = [await softcot.overrides(question, prompt)]
         if body.stream:
             return await streaming_response(chat_events(
-                handle, job, handle.model_name, body.include_usage, _observer(request, job)))
+                handle, job, handle.model_name, body.include_usage, _observer(request, job),
+                request.app.state.metrics.observe_error))
         results = await _generate(request, job)
         response = chat_completion(job, handle.model_name, results, handle.tokenizer)
         _observer(request, job)(results)  # after the split, which counts reasoning tokens
@@ -135,7 +136,8 @@ def _openai_routes() -> APIRouter:
         job = _job(request, body, handle.text_input_ids(body.prompt), "prompt", arrival)
         if body.stream:
             return await streaming_response(completion_events(
-                handle, job, handle.model_name, body.include_usage, _observer(request, job)))
+                handle, job, handle.model_name, body.include_usage, _observer(request, job),
+                request.app.state.metrics.observe_error))
         results = await _generate(request, job)
         _observer(request, job)(results)
         return _json(text_completion(job, handle.model_name, results))

@@ -15,6 +15,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import AsyncIterator
 
+from starlette.exceptions import HTTPException
+
+from sglang_soft_thinking.hooks.results import MESSAGE_PREFIX as SOFT_THINKING_ABORT_PREFIX
 from sglang_soft_thinking.params import SoftThinkingParams
 
 from server.errors import APIError, invalid_request
@@ -212,6 +215,8 @@ class EngineHandle:
             return list(await asyncio.gather(*tasks))
         except ValueError as error:  # SGLang rejected the request
             raise invalid_request(str(error)) from None
+        except HTTPException as error:  # SGLang aborted it
+            raise aborted(error.status_code, str(error.detail)) from None
         finally:
             unfinished = [i for i, task in enumerate(tasks) if not task.done()]
             for i in unfinished:
@@ -242,6 +247,8 @@ class EngineHandle:
                 index, output, error = await queue.get()
                 if isinstance(error, ValueError):
                     raise invalid_request(str(error))
+                if isinstance(error, HTTPException):
+                    raise aborted(error.status_code, str(error.detail))
                 if error is not None:
                     raise error
                 if output is None:
@@ -344,6 +351,17 @@ def bind_cpu_ranks(engine_args: dict) -> None:
                 num_ranks, len(nodes), binding)
 
 
+# The error code of a request the plugin aborted because its soft thinking could not be
+# made right (its abort message starts with SOFT_THINKING_ABORT_PREFIX).
+SOFT_THINKING_ERROR = "soft_thinking_error"
+
+
+def aborted(status: int, message: str) -> APIError:
+    """The error of a request the engine aborted (soft thinking's own aborts marked so)."""
+    code = SOFT_THINKING_ERROR if message.startswith(SOFT_THINKING_ABORT_PREFIX) else None
+    return APIError(status if 400 <= status < 600 else 500, message, code=code)
+
+
 def finish_reason_of(output: dict) -> str | None:
     """The OpenAI finish reason of an engine output; an aborted request raises."""
     reason = output["meta_info"].get("finish_reason")
@@ -351,7 +369,5 @@ def finish_reason_of(output: dict) -> str | None:
         return None
     kind = reason.get("type")
     if kind == "abort":
-        status = reason.get("status_code") or 500
-        raise APIError(status if 400 <= status < 600 else 500,
-                       reason.get("message") or "the request was aborted")
+        raise aborted(reason.get("status_code") or 500, reason.get("message") or "the request was aborted")
     return "length" if kind == "length" else "stop"

@@ -67,7 +67,10 @@ def respond(error: APIError) -> JSONResponse:
 
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
-    async def _api_error(_: Request, error: APIError):
+    async def _api_error(request: Request, error: APIError):
+        metrics = getattr(request.app.state, "metrics", None)
+        if metrics is not None:
+            metrics.observe_error(error)
         return respond(error)
 
     @app.exception_handler(RequestValidationError)

@@ -11,6 +11,8 @@ Running and queued requests are read from the engine's scheduler at scrape time.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from server.engine import SOFT_THINKING_ERROR
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.results import ChoiceResult
@@ -41,6 +43,9 @@ class ServerMetrics:
                                      "decode steps that fed a concept token", registry=r)
         self.cold_stops = Counter("softthink_cold_stops",
                                   "choices whose thinking Cold Stop ended", registry=r)
+        self.soft_thinking_errors = Counter(
+            "softthink_soft_thinking_errors",
+            "requests the engine aborted because their soft thinking could not be made right", registry=r)
         self.running = Gauge("softthink_running_requests",
                              "engine requests in the running batch", registry=r)
         self.queued = Gauge("softthink_queued_requests",
@@ -75,6 +80,11 @@ class ServerMetrics:
                 if result.latency_s is not None and result.completion_tokens > 1:
                     self.tpot.observe((result.latency_s - result.first_token_s)
                                       / (result.completion_tokens - 1))
+
+    def observe_error(self, error) -> None:
+        """Count an error answered to a client (an APIError) that soft thinking caused."""
+        if getattr(error, "code", None) == SOFT_THINKING_ERROR:
+            self.soft_thinking_errors.inc()
 
     def set_load(self, running: int, queued: int, in_flight: int) -> None:
         self.running.set(running)

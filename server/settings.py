@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sglang_soft_thinking.checks import INTERVAL_ENV as TP_CHECK_INTERVAL_ENV
+
 from server.models import default_model_dir
 from server.sglang_options import add_sglang_options, given_options, merge_config_file
 
@@ -51,6 +53,10 @@ class ServerSettings(BaseModel):
         "auto", description="weights and activations (auto: SGLang's choice, float16 for a float32 checkpoint)")
     max_topk_limit: int | None = Field(
         None, ge=1, description="largest soft_thinking.max_topk a request may ask for (default 32)")
+    rank_check_interval: int | None = Field(
+        None, ge=0, description="under tensor parallelism, compare the ranks' soft-thinking inputs "
+                                "every N steps and abort a request whose ranks differ (0: never; "
+                                "default 0, or 16 with --log-level debug)")
     soft_thinking: Path | None = Field(
         None, description="default soft-thinking parameters, a JSON/YAML file (e.g. the "
                           "recommended_soft_thinking.json of benchmarks.tune), for requests "
@@ -77,6 +83,8 @@ class ServerSettings(BaseModel):
         engine's scheduler processes, which inherit it."""
         if self.max_topk_limit is not None:
             os.environ["SOFTTHINK_MAX_TOPK"] = str(self.max_topk_limit)
+        if self.rank_check_interval is not None:
+            os.environ[TP_CHECK_INTERVAL_ENV] = str(self.rank_check_interval)
 
 
 def _flag_type(annotation) -> tuple[type, tuple | None]:

@@ -42,6 +42,7 @@ from sglang_soft_thinking.output import META_INFO_KEY, trace_entries
 
 DONE = "data: [DONE]\n\n"
 OnDone = Callable[[list[ChoiceResult]], None]
+OnError = Callable[[APIError], None]  # an error sent as an event, after the first chunk
 
 
 def sse(payload) -> str:
@@ -97,7 +98,7 @@ async def _deltas(handle: EngineHandle, job: GenerationJob) -> AsyncIterator[Del
 
 async def _with_usage_and_errors(events: AsyncIterator[str], results: list[ChoiceResult],
                                  job: GenerationJob, usage_chunk: Callable[[Usage], str] | None,
-                                 on_done: OnDone | None) -> AsyncIterator[str]:
+                                 on_done: OnDone | None, on_error: OnError | None) -> AsyncIterator[str]:
     has_sent = False
     try:
         async for event in events:
@@ -106,6 +107,8 @@ async def _with_usage_and_errors(events: AsyncIterator[str], results: list[Choic
     except APIError as error:
         if not has_sent:
             raise
+        if on_error is not None:
+            on_error(error)
         yield f"data: {json.dumps(error.to_json())}\n\n"
         yield DONE
         return
@@ -128,7 +131,8 @@ def _finish(choice: ChatChunkChoice | CompletionChoice, step: Delta,
 
 
 def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
-                include_usage: bool, on_done: OnDone | None = None) -> AsyncIterator[str]:
+                include_usage: bool, on_done: OnDone | None = None,
+                on_error: OnError | None = None) -> AsyncIterator[str]:
     created, chunk_id = int(time.time()), f"chatcmpl-{job.rid}"
     results: list[ChoiceResult] = []
     splitters = [reasoning_splitter(job, i, handle.tokenizer) for i in range(job.num_choices)]
@@ -164,11 +168,12 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None
-    return _with_usage_and_errors(events(), results, job, usage_chunk, on_done)
+    return _with_usage_and_errors(events(), results, job, usage_chunk, on_done, on_error)
 
 
 def completion_events(handle: EngineHandle, job: GenerationJob, model: str,
-                      include_usage: bool, on_done: OnDone | None = None) -> AsyncIterator[str]:
+                      include_usage: bool, on_done: OnDone | None = None,
+                      on_error: OnError | None = None) -> AsyncIterator[str]:
     created, chunk_id = int(time.time()), f"cmpl-{job.rid}"
     results: list[ChoiceResult] = []
 
@@ -190,7 +195,7 @@ def completion_events(handle: EngineHandle, job: GenerationJob, model: str,
             yield chunk([choice])
 
     usage_chunk = (lambda usage: chunk([], usage)) if include_usage else None
-    return _with_usage_and_errors(events(), results, job, usage_chunk, on_done)
+    return _with_usage_and_errors(events(), results, job, usage_chunk, on_done, on_error)
 
 
 async def streaming_response(events: AsyncIterator[str]) -> StreamingResponse:

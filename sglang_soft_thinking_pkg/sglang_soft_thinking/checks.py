@@ -3,7 +3,7 @@
 Under tensor parallelism every rank keeps its own soft-thinking state and only the
 sampled ids are synchronised; the ranks agree by construction (the same logits, the same
 draws). :func:`drifted_rows` makes that loud: every ``SOFTTHINK_TP_CHECK_INTERVAL`` steps
-(0: never; the server's ``--tp-check-interval``, 16 by default with ``--log-level debug``)
+(0: never; the server's ``--rank-check-interval``, 16 by default with ``--log-level debug``)
 the ranks compare each row's thought, and a row whose ranks differ is reported with an
 ``error`` record, which aborts its request. No SGLang import.
 """

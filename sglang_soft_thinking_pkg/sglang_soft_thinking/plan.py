@@ -175,7 +175,7 @@ def _method_slices(members: list[_Member]) -> tuple[MethodSlice, ...]:
 
 
 def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_size: int,
-                    answering: list[bool] | None = None) -> SoftRows:
+                    answering: list[bool] | None = None, invariant_width: int | None = None) -> SoftRows:
     """Soft rows in at most three groups: those that need only a short sorted prefix, then
     those that need the whole sorted vocabulary (no top-k limit), then those that also draw
     Dirichlet noise over it (a Gamma draw per token). A request therefore never widens
@@ -184,17 +184,33 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
     ``answering``: the rows the host knows have left thinking (their records say so; the
     phase never goes back, so knowing it a step late is safe). Their step is an ordinary
     sample, so they group by their after-thinking settings alone.
+
+    ``invariant_width`` (SGLang's deterministic mode: the table's width): every size a row's
+    step is computed at depends on the row alone, so its rounding does not depend on its
+    batch. Rows group by their exact fetch sizes, noise and way of sampling, and every
+    input is ``invariant_width`` wide.
     """
+    members = [_member(row, s, vocab_size, bool(answering and answering[i]))
+               for i, (row, s) in enumerate(zip(index, settings))]
+    if invariant_width is not None:
+        buckets: dict[tuple, list[_Member]] = {}
+        for m in members:
+            buckets.setdefault((m.think, m.answer, m.noise_kind, m.samples_vocabulary), []).append(m)
+        return _grouped(list(buckets.values()), invariant_width)
     narrow, wide, wide_dirichlet = [], [], []
-    for i, (row, s) in enumerate(zip(index, settings)):
-        member = _member(row, s, vocab_size, bool(answering and answering[i]))
+    for member in members:
         if max(member.think, member.answer) < vocab_size:
-            members = narrow
+            narrow.append(member)
+        elif member.noise_kind == C.NOISE_DIRICHLET:
+            wide_dirichlet.append(member)
         else:
-            members = wide_dirichlet if member.noise_kind == C.NOISE_DIRICHLET else wide
-        members.append(member)
+            wide.append(member)
+    return _grouped([narrow, wide, wide_dirichlet])
+
+
+def _grouped(member_groups: list[list[_Member]], width: int | None = None) -> SoftRows:
     ordered, groups = [], []
-    for members in (narrow, wide, wide_dirichlet):
+    for members in member_groups:
         if not members:
             continue
         slices = _method_slices(members)
@@ -202,7 +218,7 @@ def group_soft_rows(index: list[int], settings: list[RequestSettings], vocab_siz
         ordered.extend(members)
         groups.append(SoftGroup(
             start=start, stop=len(ordered),
-            k_used=max(m.width for m in members),
+            k_used=width or max(m.width for m in members),
             fetch_k_think=max(m.think for m in members),
             fetch_k_answer=max(m.answer for m in members),
             noise_kinds=frozenset(m.noise_kind for m in members) - {C.NOISE_NONE},

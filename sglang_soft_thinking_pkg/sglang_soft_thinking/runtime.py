@@ -36,6 +36,12 @@ class Runtime:
     forward_batch: object | None = None
     think_end_ids: dict[str, list[int]] = field(default_factory=dict)
     steps: int = 0  # sampling steps with soft rows, for the periodic cross-rank check
+    # SGLang's deterministic mode: every row's step computed at sizes of its own (plan.py).
+    batch_invariant: bool = False
+
+    def invariant_width(self) -> int | None:
+        """The width every input has in the deterministic mode (None outside it)."""
+        return self.table.k_max if self.batch_invariant and self.table is not None else None
 
     def create_table(self, num_rows: int, device) -> SoftThinkingTable:
         if self.table is None:

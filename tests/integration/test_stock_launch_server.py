@@ -75,3 +75,18 @@ def test_stock_server_rejects_bad_soft_thinking_params(stock_server):
     greedy = {**bad, "temperature": 0, "custom_params": {"soft_thinking": {}}}
     response = httpx.post(url, json=greedy, timeout=300)
     assert response.status_code == 400 and "temperature" in response.text
+
+
+def test_input_embeds_with_soft_thinking_is_refused(stock_server):
+    """A request given as input embeddings would have its thinking positions rebuilt without
+    the concept tokens after a retraction: refused with a message naming the field and soft
+    thinking (SGLang's own refusal of input embeddings with the radix cache on says otherwise)."""
+    url = stock_server.base_url.removesuffix("/v1") + "/generate"
+    sampling = {"temperature": 0.7, "max_new_tokens": 4}
+    embeds = [[0.01] * 576 for _ in range(3)]  # the default model's hidden size
+    soft = {**sampling, "custom_params": {"soft_thinking": {"max_topk": 4}}}
+    response = httpx.post(url, json={"input_embeds": embeds, "sampling_params": soft}, timeout=300)
+    assert response.status_code == 400
+    assert "input_embeds: not accepted with soft thinking" in response.text
+    plain = httpx.post(url, json={"input_embeds": embeds, "sampling_params": sampling}, timeout=300)
+    assert "soft thinking" not in plain.text

@@ -136,7 +136,8 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
     index = [i for i, s in enumerate(settings) if s is not None and counted[i]]
     if index:
         result.soft = group_soft_rows(index, [settings[i] for i in index], vocab_size,
-                                      answering=[_answering(reqs[i]) for i in index])
+                                      answering=[_answering(reqs[i]) for i in index],
+                                      invariant_width=runtime.get().invariant_width())
         result.traced_rows = frozenset(i for i in index if settings[i].return_trace)
     taken = set(result.soft.index if result.soft else ()) | set(
         result.seeded_plain.index if result.seeded_plain else ())

@@ -93,6 +93,7 @@ def _before_init_graphs(model_runner, *args, **kwargs):
                            f"({type(model_runner.model).__name__}); start with SOFTTHINK_DISABLE=1 "
                            "to serve it without soft thinking")
     rt.create_table(model_runner.req_to_token_pool.req_to_token.shape[0], model_runner.device)
+    rt.batch_invariant = bool(getattr(model_runner.server_args, "enable_deterministic_inference", False))
     if rt.mixer is None:
         rt.mixer = mixer_for(module)
         module.register_forward_hook(_after_embedding)
@@ -139,7 +140,7 @@ def _after_embedding(module, args, embeddings):
         skip_seed = faults.seed_of("skip_mix")
         skip = None if skip_seed is None else table.seed[soft_rows] == skip_seed
         mixed = decode_inputs(rt.mixer, embeddings.index_select(0, soft), table, soft_rows,
-                              plan.soft.k_used, skip=skip)
+                              plan.soft.k_used if not rt.batch_invariant else table.k_max, skip=skip)
         return embeddings.index_copy(0, soft, mixed)
     if plan is not None and plan.extend_inputs is not None:
         plan.extend_applied = True

@@ -1,7 +1,10 @@
 """Seam: request state. Validates soft-thinking parameters and resolves them per request.
 
-Two hooks, SGLang 0.5.23:
+Three hooks, SGLang 0.5.23:
 
+* ``TokenizerManager._tokenize_one_request`` (BEFORE), in the server process: refuses
+  input embeddings with soft thinking (a 400 naming ``input_embeds``) before SGLang's own
+  checks of them;
 * ``TokenizerManager._create_tokenized_object`` (BEFORE), in the server process:
   validates ``sampling_params.custom_params``' soft-thinking part while the raw
   request is still at hand (SGLang later rewrites temperature 0 as greedy), and
@@ -27,6 +30,7 @@ from sglang_soft_thinking.runtime import SETTINGS_ATTR
 from sglang_soft_thinking.settings import RequestSettings, resolve
 
 TOKENIZE_TARGET = "sglang.srt.managers.tokenizer_manager.TokenizerManager._create_tokenized_object"
+TOKENIZE_ONE_TARGET = "sglang.srt.managers.tokenizer_manager.TokenizerManager._tokenize_one_request"
 RUN_BATCH_TARGET = "sglang.srt.managers.scheduler.Scheduler.run_batch"
 
 
@@ -57,6 +61,14 @@ def validate_sampling_params(sampling_params: dict | None, tokenizer=None,
     rest = {k: v for k, v in custom_params.items() if k != CUSTOM_PARAMS_KEY and k not in FLAT_NAMES}
     sampling_params["custom_params"] = {**rest, **params.to_custom_params()}
     return params
+
+
+def _before_tokenize_one(manager, obj, *args, **kwargs):
+    """Input embeddings with soft thinking are refused before SGLang looks at them."""
+    sampling_params = getattr(obj, "sampling_params", None)
+    if getattr(obj, "input_embeds", None) is None or not isinstance(sampling_params, dict):
+        return
+    validate_sampling_params(dict(sampling_params), input_embeds=obj.input_embeds)
 
 
 def _before_tokenize(manager, obj, *args, **kwargs):
@@ -107,5 +119,6 @@ def _before_run_batch(scheduler, batch, *args, **kwargs):
 
 
 def register(registry, hook_type) -> None:
+    registry.register(TOKENIZE_ONE_TARGET, _before_tokenize_one, hook_type.BEFORE)
     registry.register(TOKENIZE_TARGET, _before_tokenize, hook_type.BEFORE)
     registry.register(RUN_BATCH_TARGET, _before_run_batch, hook_type.BEFORE)

@@ -1,9 +1,10 @@
 """Seam: server options. Engine modes soft thinking cannot be right in are refused at start-up.
 
-One hook, SGLang 0.5.23: ``ServerArgs.resolve_once`` (AFTER), which every launcher
-(``launch_server``, ``Engine``) runs before it starts the scheduler processes. An
-option that is switched on and listed in :data:`REFUSED` stops the start with a
-``ValueError`` naming the option and the reason. A plain request would be served fine in
+Two hooks, SGLang 0.5.23, on ``ServerArgs.resolve_once``, which every launcher
+(``launch_server``, ``Engine``) runs before it starts the scheduler processes: BEFORE (the
+options as given) and AFTER (as SGLang resolved them). An option that is switched on and
+listed in :data:`REFUSED` stops the start with a ``ValueError`` naming the option and the
+reason. AFTER also checks that every hook of the plugin is in place (plugin.verify_hooks). A plain request would be served fine in
 those modes, but a soft-thinking one would silently get discrete decoding or another
 request's state, and the engine cannot tell in advance which requests will think.
 To run SGLang with such an option, start it without this plugin's hooks:
@@ -82,15 +83,25 @@ def refused_options(server_args) -> list[str]:
             if is_on(server_args)]
 
 
-def _after_resolve(result, server_args, *args, **kwargs):
-    from sglang_soft_thinking.plugin import verify_hooks
-
-    verify_hooks()
+def refuse(server_args) -> None:
     problems = refused_options(server_args)
     if problems:
         raise ValueError("soft thinking cannot run with these SGLang options (start with "
                          "SOFTTHINK_DISABLE=1 to run SGLang without soft thinking):\n  "
                          + "\n  ".join(problems))
+
+
+def _before_resolve(server_args, *args, **kwargs):
+    # As given, before SGLang's own checks of the same options can stop the start with
+    # another message (it asserts, for one, that --tp-size is divisible by --attn-cp-size).
+    refuse(server_args)
+
+
+def _after_resolve(result, server_args, *args, **kwargs):
+    from sglang_soft_thinking.plugin import verify_hooks
+
+    verify_hooks()
+    refuse(server_args)  # as resolved: SGLang may switch an option on for a model
     if str(getattr(server_args, "log_level", "")).lower() == "debug":
         # The cross-rank check of the soft state is on by default in debug (checks.py); the
         # scheduler processes started after this inherit it.
@@ -99,4 +110,5 @@ def _after_resolve(result, server_args, *args, **kwargs):
 
 
 def register(registry, hook_type) -> None:
+    registry.register(TARGET, _before_resolve, hook_type.BEFORE)
     registry.register(TARGET, _after_resolve, hook_type.AFTER)

@@ -1,0 +1,31 @@
+"""The records the scheduler keeps per output token (records.py) stay small and read back
+exactly what the step computed."""
+
+import pickle
+import sys
+
+import torch
+from request_settings import all_rows, request_settings
+
+from sglang_soft_thinking.records import StepRecords
+from sglang_soft_thinking.step import soft_step
+from sglang_soft_thinking.table import SoftThinkingTable
+
+VOCAB = 64
+
+
+def test_a_thinking_step_record_is_compact_and_exact():
+    table = SoftThinkingTable(2, k_max=11, device="cpu")
+    table.admit([0, 1], [request_settings(max_topk=10, think_end_ids=[VOCAB - 1]),
+                         request_settings(max_topk=10, think_end_ids=[VOCAB - 1], max_thinking_tokens=0)])
+    result = soft_step(table, torch.tensor([0, 1]), torch.randn(2, VOCAB), all_rows(2, 10, VOCAB))
+    records = StepRecords(result, {0: 0, 1: 1})
+    think, forced = records[0], records[1]
+    assert think[0] == "think" and forced[0] == "budget"
+    assert think[2] == result.ids[0, :len(think[2])].tolist()
+    assert think[3] == result.weights[0, :len(think[3])].tolist()  # float32 round trip: exact
+    assert think[1] == result.entropy[0].item()
+    size = sys.getsizeof(think) + sys.getsizeof(think._data)
+    assert len(think[2]) == 10 and size < 200, f"{size} bytes for a step of 10 candidates"
+    assert records[1] is StepRecords(result, {0: 0, 1: 1})[1], "records without a step's input are shared"
+    assert pickle.loads(pickle.dumps(think)) == (think[0], think[1], None, None, think[4])
