@@ -51,9 +51,11 @@ PROMPTS = [
 SOFT = {"max_topk": 5, "min_p": 0.001, "max_thinking_tokens": 16,
         "early_stopping_entropy_threshold": 0, "after_thinking": {"temperature": 0},
         "return_trace": True}
-# The requests take the thinking methods in turn, so every mode is checked for each; the
-# methods that sample while thinking get a seed, so a request draws alike alone and batched.
-METHODS = [{}, {"method": "mixture_of_inputs", "beta": 1.0}, {"method": "switch", "window_size": 2}]
+# The requests take the thinking methods in turn (one prompt each), so every mode is checked
+# for each; every request has a seed, so a request draws alike alone and batched.
+METHODS = [{}, {"method": "mixture_of_inputs", "beta": 1.0}, {"method": "switch", "window_size": 2},
+           {"method": "think_router", "tau": 0.5}, {"method": "multiplex", "width": 3},
+           {"method": "discrete"}]
 MAX_NEW_TOKENS = 24
 
 

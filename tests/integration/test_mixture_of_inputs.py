@@ -71,9 +71,8 @@ def test_sampled_thinking_matches_the_reference_given_the_tokens_written(
 
 
 def test_methods_and_plain_requests_share_a_batch(server, model_name):
-    """Seeded requests of each method (concept, mixture_of_inputs, switch), and a plain one,
-    alone and then all in one batch: each gets exactly what it got alone (its own method,
-    its own draws)."""
+    """Seeded requests of every method, and a plain one, alone and then all in one batch:
+    each gets exactly what it got alone (its own method, its own draws)."""
     common = {"early_stopping_entropy_threshold": 0, "max_thinking_tokens": 10, "return_trace": True,
               "after_thinking": {"temperature": 0.9}}
     bodies = [
@@ -83,6 +82,9 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
         dict(soft_thinking={**common, "method": "mixture_of_inputs", "beta": 0.5, "max_topk": 20}),
         dict(soft_thinking={**common, "method": "concept", "noise": {"type": "gumbel"}}),
         dict(soft_thinking={**common, "method": "switch", "window_size": 2}),
+        dict(soft_thinking={**common, "method": "think_router", "tau": 0.6}),
+        dict(soft_thinking={**common, "method": "multiplex", "width": 4, "merge": "uniform"}),
+        dict(soft_thinking={**common, "method": "discrete"}),
     ]
 
     def request(extra: dict, seed: int) -> dict:
@@ -122,3 +124,7 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
     assert together[2].get("soft_thinking") is None
     # The switch request steps latent and explicit: some steps feed one token, weight 1.
     assert any(entry["weights"] == [1.0] for entry in together[5]["soft_thinking"]["trace"])
+    # The multiplex request merges at most its 4 draws, each weighing a quarter.
+    for entry in together[7]["soft_thinking"]["trace"]:
+        assert len(entry["ids"]) <= 4 and all(abs(4 * w - round(4 * w)) < 1e-5 for w in entry["weights"])
+    assert all(entry["weights"] == [1.0] for entry in together[8]["soft_thinking"]["trace"])

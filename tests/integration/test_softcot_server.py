@@ -166,12 +166,14 @@ def test_streamed_softcot_matches(softcot_client, reference):
     assert "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices) == text
 
 
-@pytest.mark.parametrize("method", ["concept", "mixture_of_inputs", "switch"])
+@pytest.mark.parametrize("method", ["concept", "mixture_of_inputs", "switch", "think_router", "multiplex",
+                                    "discrete"])
 def test_soft_thinking_combines_with_softcot(softcot_client, reference, method):
     # With max_topk 1 and top_k 1 every method feeds the argmax token alone (a one-token
     # concept token; a mixture over one candidate, entropy 0; a latent or explicit switch
-    # step alike): greedy decoding, so the soft-thinking answer with thoughts must equal
-    # the greedy reference with thoughts.
+    # or router step alike; draws that are all the argmax; the argmax sampled): greedy
+    # decoding, so the soft-thinking answer with thoughts must equal the greedy reference
+    # with thoughts.
     text, _ = reference.greedy(reference.base_prompt_ids(QUESTION), reference.thoughts(QUESTION))
     response = softcot_client.chat.completions.create(
         model=str(model_path().name), messages=[{"role": "user", "content": QUESTION}],

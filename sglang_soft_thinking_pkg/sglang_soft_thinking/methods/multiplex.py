@@ -83,7 +83,7 @@ def distinct(ids: torch.Tensor, weights: torch.Tensor) -> tuple[torch.Tensor, to
     repeated = (same & earlier.unsqueeze(0)).any(dim=2)  # the id occurred in an earlier column
     totals = (same * weights.unsqueeze(1)).sum(dim=2)  # [N, K]: each column's id's total weight
     totals = torch.where(repeated, torch.zeros_like(totals), totals)
-    totals, order = totals.sort(dim=1, descending=True)
+    totals, order = totals.sort(dim=1, descending=True, stable=True)  # ties keep the draws' order
     return ids.gather(1, order), totals
 
 
