@@ -2,7 +2,7 @@
 ``--base-url``, or one it starts itself with ``--start-server SERVER_OPTIONS...``.
 
 Everything after ``--start-server`` is the command line of ``python -m server`` (SGLang's
-option names, e.g. ``--model-path models/QwQ-32B --tp-size 8``). The server runs in the
+option names, e.g. ``--model-path models/QwQ-32B --tp-size 8``; none: the default model). The server runs in the
 repository's root, in its own process group, its log in the output folder, and is stopped
 (with every engine subprocess) when the command ends, however it ends.
 """
@@ -36,14 +36,12 @@ def split_server_args(argv: list[str]) -> tuple[list[str], list[str] | None]:
 
 def check_target(parser: argparse.ArgumentParser, args: argparse.Namespace,
                  server_args: list[str] | None) -> None:
-    """Exactly one of ``--base-url`` and ``--start-server``; the server needs a model."""
+    """Exactly one of ``--base-url`` and ``--start-server``."""
     if server_args is None and args.base_url is None:
         parser.error(f"give --base-url of a running server, or {START_SERVER} followed by "
                      "the server's options (e.g. --model-path DIR)")
     if server_args is not None and args.base_url is not None:
         parser.error(f"give either --base-url or {START_SERVER}, not both")
-    if server_args is not None and "--model-path" not in server_args:
-        parser.error(f"{START_SERVER} needs the server's --model-path DIR")
 
 
 def _option(server_args: list[str], name: str) -> str | None:

@@ -67,12 +67,16 @@ def test_a_method_the_plugin_lacks_is_a_settings_error_naming_the_rung():
     (["--dataset", "gsm8k", "--out", "x"], "give --base-url of a running server"),
     (["--dataset", "gsm8k", "--out", "x", "--base-url", "http://h:1", "--start-server",
       "--model-path", "m"], "not both"),
-    (["--dataset", "gsm8k", "--out", "x", "--start-server", "--tp-size", "8"], "--model-path"),
 ])
 def test_the_target_server_is_asked_for_once(argv, message, capsys):
     with pytest.raises(SystemExit) as exited:
         ablation.parse_args(argv)
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_start_server_alone_serves_the_default_model():
+    args, server_args = ablation.parse_args(["--dataset", "gsm8k", "--out", "x", "--start-server"])
+    assert server_args == [] and args.base_url is None
 
 
 def test_server_options_are_passed_on_with_a_port_and_the_key():
