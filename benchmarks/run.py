@@ -111,6 +111,16 @@ def missing_samples(dataset: Dataset, settings: RunSettings,
             if (problem.prompt_id, index, repeat) not in run_file.records]
 
 
+def _prefix_events(problem: Problem, leader_done: dict[str, asyncio.Event]
+                   ) -> tuple[asyncio.Event | None, asyncio.Event | None]:
+    """(the event this sample sets when done, the event it waits for): the first sample of a
+    problem leads, the others wait for it."""
+    if problem.prompt_id in leader_done:
+        return None, leader_done[problem.prompt_id]
+    leader_done[problem.prompt_id] = asyncio.Event()
+    return leader_done[problem.prompt_id], None
+
+
 async def run_samples(args, dataset: Dataset, settings: RunSettings, run_file: RunFile,
                       client: openai.AsyncOpenAI, judge: Judge | None = None,
                       prefix_first: bool = False) -> int:
@@ -156,15 +166,10 @@ async def run_samples(args, dataset: Dataset, settings: RunSettings, run_file: R
         run_file.append(record)
         progress.add(record)
 
-    tasks = []
-    for problem, index, repeat in todo:
-        leader = wait_for = None
-        if prefix_first:
-            if problem.prompt_id in leader_done:
-                wait_for = leader_done[problem.prompt_id]
-            else:
-                leader = leader_done[problem.prompt_id] = asyncio.Event()
-        tasks.append(asyncio.create_task(one(problem, index, repeat, leader, wait_for)))
+    no_events = (None, None)
+    tasks = [asyncio.create_task(one(problem, index, repeat, *(
+                 _prefix_events(problem, leader_done) if prefix_first else no_events)))
+             for problem, index, repeat in todo]
     try:
         await asyncio.gather(*tasks)
     finally:
