@@ -15,7 +15,7 @@ from pathlib import Path
 from sglang_soft_thinking.params import SoftThinkingParams
 
 from benchmarks.metrics import pareto_front, summarize
-from benchmarks.report import plot_accuracy_vs_tokens
+from benchmarks.plots import plot_accuracy_vs_tokens
 from benchmarks.search_space import write_params_file
 
 BASELINE_ID = "baseline"

@@ -2,9 +2,15 @@
 
 :func:`summarize` turns a list of records into the numbers the report shows: accuracy
 (pass@1, unbiased pass@k, majority vote), lengths (completion and thinking tokens), the
-Cold Stop rate, latencies, output throughput, and what the optional LLM judge did.
-Records with the same ``(prompt_id, sample_index)`` count once, the last one winning, so a
-resumed run that wrote a sample twice is not double-counted.
+Cold Stop rate, latencies, output throughput, and what the optional LLM judge did; each
+accuracy figure and the mean tokens with a 95% interval over problems
+(:mod:`benchmarks.uncertainty`), and with ``--repeats`` the spread of pass@1 across repeats.
+Records with the same ``(prompt_id, sample_index, repeat)`` count once, the last one winning,
+so a resumed run that wrote a sample twice is not double-counted.
+
+A problem's samples are all its samples of all repeats: pass@1 is their mean rate, pass@k
+the unbiased estimator over all of them (k up to the samples of one repeat), the majority
+vote is taken within each repeat and averaged over the repeats.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import logging
 import math
 from collections.abc import Iterable
 
+from benchmarks.run_file import sample_key
+from benchmarks.uncertainty import cluster_bootstrap_interval, rate_interval, ratio_statistic, spread
 from evaluation.scoring import majority_vote
 
 logger = logging.getLogger(__name__)
@@ -67,10 +75,10 @@ def latency_stats(values: list[float]) -> dict | None:
 
 
 def dedupe(records: list[dict]) -> list[dict]:
-    """One record per ``(prompt_id, sample_index)``, the last written; first-seen order."""
-    latest: dict[tuple[str, int], dict] = {}
+    """One record per ``(prompt_id, sample_index, repeat)``, the last written; first-seen order."""
+    latest: dict[tuple[str, int, int], dict] = {}
     for record in records:
-        latest[(record["prompt_id"], record["sample_index"])] = record
+        latest[sample_key(record)] = record
     return list(latest.values())
 
 
@@ -80,8 +88,11 @@ def summarize(records: list[dict]) -> dict:
     by_prompt: dict[str, list[dict]] = {}
     for record in samples:
         by_prompt.setdefault(record["prompt_id"], []).append(record)
-    summary = {"num_prompts": len(by_prompt), "num_samples": len(samples)}
+    summary = {"num_prompts": len(by_prompt), "num_samples": len(samples),
+               "num_repeats": len({_repeat(record) for record in samples})}
     summary.update(_accuracy(by_prompt))
+    summary["intervals"].update(_token_interval(by_prompt))
+    summary["repeats"] = _repeat_spread(samples)
     summary.update(_lengths(samples))
     for key in ("ttft_s", "tpot_s", "e2e_s"):
         summary[key] = latency_stats([value for record in samples
@@ -111,23 +122,93 @@ def _is_correct(record: dict) -> bool:
     return bool((record.get("verdict") or {}).get("correct"))
 
 
-def _accuracy(by_prompt: dict[str, list[dict]]) -> dict:
-    """pass@1, pass@k for k = 1, 2, 4, ... up to the smallest sample count, majority vote."""
-    if not by_prompt:
-        return {"pass@1": None, "pass@k": {}, "majority_vote": None}
-    counts = {prompt: (len(group), sum(_is_correct(r) for r in group))
-              for prompt, group in by_prompt.items()}
-    smallest = min(n for n, _ in counts.values())
+def _is_rule_correct(record: dict) -> bool:
+    """The rule-based scorer's verdict (math-verify's), before any LLM judge overruled it."""
+    judge = record.get("judge")
+    return bool(judge.get("math_verify")) if judge else _is_correct(record)
+
+
+def _repeat(record: dict) -> int:
+    return record.get("repeat", 0)
+
+
+def _vote(group: list[dict]) -> bool:
+    return majority_vote([(r.get("verdict") or {}).get("extracted") for r in group],
+                         [_is_correct(r) for r in group])[1]
+
+
+def _votes(group: list[dict]) -> float:
+    """The majority vote within each repeat of one problem, averaged over its repeats."""
+    by_repeat: dict[int, list[dict]] = {}
+    for record in group:
+        by_repeat.setdefault(_repeat(record), []).append(record)
+    return sum(_vote(samples) for samples in by_repeat.values()) / len(by_repeat)
+
+
+def _ks(by_prompt: dict[str, list[dict]]) -> list[int]:
+    """k = 1, 2, 4, ... up to the fewest samples of a problem in one repeat, and that number."""
+    per_repeat: dict[tuple[str, int], int] = {}
+    for prompt, group in by_prompt.items():
+        for record in group:
+            per_repeat[(prompt, _repeat(record))] = per_repeat.get((prompt, _repeat(record)), 0) + 1
+    smallest = min(per_repeat.values())
     ks = [2 ** i for i in range(smallest.bit_length()) if 2 ** i <= smallest]
-    if smallest not in ks:
-        ks.append(smallest)
-    pass_k = {str(k): sum(pass_at_k(n, c, k) for n, c in counts.values()) / len(counts)
-              for k in ks}
-    votes = [majority_vote([(r.get("verdict") or {}).get("extracted") for r in group],
-                           [_is_correct(r) for r in group])[1]
-             for group in by_prompt.values()]
-    return {"pass@1": sum(c / n for n, c in counts.values()) / len(counts), "pass@k": pass_k,
-            "majority_vote": sum(votes) / len(votes)}
+    return ks if smallest in ks else ks + [smallest]
+
+
+def _accuracy(by_prompt: dict[str, list[dict]]) -> dict:
+    """pass@1, pass@k, majority vote, each with its interval over problems."""
+    if not by_prompt:
+        return {"pass@1": None, "pass@k": {}, "majority_vote": None, "pass@1_rule_based": None,
+                "intervals": {"pass@1": rate_interval([], True), "pass@k": {},
+                              "majority_vote": rate_interval([], True)}}
+    counts = [(len(group), sum(_is_correct(r) for r in group)) for group in by_prompt.values()]
+    rates = [c / n for n, c in counts]
+    is_single = all(n == 1 for n, _ in counts)
+    per_k = {str(k): [pass_at_k(n, c, k) for n, c in counts] for k in _ks(by_prompt)}
+    votes = [_votes(group) for group in by_prompt.values()]
+    one_repeat = all(len({_repeat(r) for r in group}) == 1 for group in by_prompt.values())
+    judged = any(r.get("judge") for group in by_prompt.values() for r in group)
+    rule_based = None
+    if judged:
+        rule_based = sum(sum(map(_is_rule_correct, g)) / len(g)
+                         for g in by_prompt.values()) / len(by_prompt)
+    return {
+        "pass@1": _mean(rates), "pass@k": {k: _mean(v) for k, v in per_k.items()},
+        "majority_vote": _mean(votes), "pass@1_rule_based": rule_based,
+        "intervals": {"pass@1": rate_interval(rates, is_single),
+                      "pass@k": {k: rate_interval(v, k == "1" and is_single)
+                                 for k, v in per_k.items()},
+                      "majority_vote": rate_interval(votes, one_repeat)},
+    }
+
+
+def _token_interval(by_prompt: dict[str, list[dict]]) -> dict:
+    """The interval of the mean completion tokens per sample, problems resampled."""
+    sums, counts = [], []
+    for group in by_prompt.values():
+        tokens = [t for r in group if (t := _completion_tokens(r)) is not None]
+        if tokens:
+            sums.append(float(sum(tokens)))
+            counts.append(len(tokens))
+    if not sums:
+        return {"mean_completion_tokens": {"low": None, "high": None, "method": None}}
+    low, high = cluster_bootstrap_interval(ratio_statistic(sums, counts), len(sums))
+    return {"mean_completion_tokens": {"low": low, "high": high, "method": "bootstrap"}}
+
+
+def _repeat_spread(samples: list[dict]) -> dict | None:
+    """pass@1 of each repeat (mean over its problems) and their spread; None for one repeat."""
+    by_repeat: dict[int, dict[str, list[bool]]] = {}
+    for record in samples:
+        by_repeat.setdefault(_repeat(record), {}).setdefault(
+            record["prompt_id"], []).append(_is_correct(record))
+    if len(by_repeat) < 2:
+        return None
+    per_repeat = {repeat: sum(sum(v) / len(v) for v in problems.values()) / len(problems)
+                  for repeat, problems in sorted(by_repeat.items())}
+    return {"count": len(per_repeat), "pass@1": list(per_repeat.values()),
+            **spread(list(per_repeat.values()))}
 
 
 def _completion_tokens(record: dict) -> int | None:

@@ -1,15 +1,19 @@
 """Compare benchmark runs side by side: a table, ``report.md``, ``report.json`` and a plot.
 
     .venv/bin/python -m benchmarks.report RUN.jsonl [RUN2.jsonl ...] [--out-dir DIR] [--name NAME ...]
+        [--baseline NAME_OR_INDEX] [--unpaired]
 
 Each run file holds the records ``benchmarks/run.py`` writes, one JSON object per line.
 Each run is summarised by :func:`benchmarks.metrics.summarize`; the table has one column
-per run. The plot puts each run at (mean completion tokens, pass@1). Files go to
-``--out-dir``, by default the folder of the first run file. A missing file or a
-malformed line is an error naming the file and line (exit status 2).
+per run, every accuracy figure and the mean tokens with its 95% interval over problems.
+With two or more runs, each run is compared with a baseline run (``--baseline``, by default
+the first) problem by problem (:mod:`benchmarks.paired`); runs on different problems are
+refused for that (exit status 2) unless ``--unpaired``. The plot puts each run at (mean
+completion tokens, pass@1) with its intervals as error bars. Files go to ``--out-dir``, by
+default the folder of the first run file. A missing file or a malformed line is an error
+naming the file and line (exit status 2).
 
-:func:`build_report`, :func:`write_report` and :func:`plot_accuracy_vs_tokens` are
-reused by the tuning command.
+:func:`build_report` and :func:`write_report` are reused by the tuning and ablation commands.
 """
 
 from __future__ import annotations
@@ -18,14 +22,29 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.metrics import summarize
+from benchmarks.metrics import dedupe, summarize
+from benchmarks.paired import PairingError, compare, problem_totals
+from benchmarks.plots import plot_accuracy_vs_tokens
+from benchmarks.report_tables import format_markdown, format_table, table_cells
+
+__all__ = ["PairingError", "ReportError", "build_report", "format_markdown", "format_table",
+           "load_run", "plot_accuracy_vs_tokens", "table_cells", "write_report"]
 
 logger = logging.getLogger(__name__)
 
 REQUIRED_KEYS = ("prompt_id", "sample_index", "verdict")
+METHODS_NOTE = (
+    "Intervals are 95%, over problems. pass@1 and the majority vote: the Wilson score "
+    "interval when each problem gives one yes/no outcome (one sample per problem; one vote "
+    "per problem), otherwise a percentile bootstrap that resamples problems (2000 resamples, "
+    "seed 0), so the samples of one problem move together; pass@k and mean tokens use that "
+    "bootstrap too. Paired differences (run minus baseline): the same bootstrap, the same "
+    "problems drawn for both runs; runs with one sample per problem also get the exact "
+    "McNemar test (b: problems only the baseline got right, c: only the run). * marks a "
+    "difference distinguishable from zero at 95%: McNemar p < 0.05 for single-sample pass@1, "
+    "otherwise an interval that excludes 0.")
 
 
 class ReportError(ValueError):
@@ -88,136 +107,51 @@ def _default_names(paths: list[Path]) -> list[str]:
             for path in paths]
 
 
-def build_report(paths: list[str | Path], names: list[str] | None = None) -> dict:
-    """Load and summarise each run: ``{"runs": [{"name", "path", "summary", "settings"}]}``."""
+def resolve_baseline(names: list[str], value: str | int) -> int:
+    """The position of the baseline run given by its name or its position (0: the first)."""
+    if isinstance(value, str) and value in names:
+        return names.index(value)
+    try:
+        position = int(value)
+    except ValueError:
+        position = None
+    if position is None or not 0 <= position < len(names):
+        raise ReportError(f"--baseline {value!r} is neither a run name nor a position "
+                          f"0..{len(names) - 1}; the runs are: {', '.join(names)}")
+    return position
+
+
+def build_report(paths: list[str | Path], names: list[str] | None = None,
+                 baselines: list[str | int] = (0,), paired: bool = True) -> dict:
+    """Load and summarise each run: ``{"runs": [{"name", "path", "summary", "settings"}],
+    "comparisons": [{"baseline", "rows"}]}``, one comparison per baseline (when ``paired``
+    and there are two runs or more). Raises :class:`PairingError` for runs on different
+    problems."""
     paths = [Path(path) for path in paths]
     if names is not None and len(names) != len(paths):
         raise ReportError(f"got {len(names)} --name values for {len(paths)} run files")
     names = names if names is not None else _default_names(paths)
-    runs = []
+    runs, totals = [], []
     for name, path in zip(names, paths):
         records = load_run(path)
+        totals.append(problem_totals(dedupe(records)))
         runs.append({"name": name, "path": str(path), "summary": summarize(records),
                      "settings": {"method": method_summary(records),
                                   "soft_thinking": settings_summary(records, "soft_thinking"),
                                   "softcot": settings_summary(records, "softcot")}})
-    return {"runs": runs}
+    comparisons = []
+    if paired and len(runs) > 1:
+        for position in dict.fromkeys(resolve_baseline(names, b) for b in baselines):
+            comparisons.append({"baseline": names[position], "rows": [
+                compare(names[position], totals[position], name, totals[index])
+                for index, name in enumerate(names) if index != position]})
+    return {"runs": runs, "comparisons": comparisons, "methods": METHODS_NOTE}
 
 
-def _percent(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _number(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def _judge(counts: dict | None) -> str:
-    """Samples the LLM judge passed after math-verify rejected them, of those it was asked."""
-    if counts is None:
-        return "-"
-    text = f"{counts['changed']} of {counts['asked']} asked"
-    return text + (f" ({counts['failed']} failed)" if counts["failed"] else "")
-
-
-def _latency(key: str, stat: str) -> Callable[[dict], str]:
-    return lambda run: _number((run["summary"][key] or {}).get(stat), 3)
-
-
-def _rows(report: dict) -> list[tuple[str, Callable[[dict], str]]]:
-    """(label, cell function) per table row; pass@k rows for every k any run has beyond 1."""
-    ks = sorted({int(k) for run in report["runs"] for k in run["summary"]["pass@k"]} - {1})
-    rows: list[tuple[str, Callable[[dict], str]]] = [
-        ("method", lambda run: run["settings"]["method"]),
-        ("prompts", lambda run: str(run["summary"]["num_prompts"])),
-        ("samples", lambda run: str(run["summary"]["num_samples"])),
-        ("pass@1", lambda run: _percent(run["summary"]["pass@1"])),
-    ]
-    rows += [(f"pass@{k}", lambda run, k=k: _percent(run["summary"]["pass@k"].get(str(k))))
-             for k in ks]
-    rows += [
-        ("majority vote", lambda run: _percent(run["summary"]["majority_vote"])),
-        ("mean tokens", lambda run: _number(run["summary"]["mean_completion_tokens"])),
-        ("mean tokens (correct)", lambda run: _number(run["summary"]["mean_completion_tokens_correct"])),
-        ("thinking tokens", lambda run: _number(run["summary"]["mean_thinking_tokens"])),
-        ("Cold Stop rate", lambda run: _percent(run["summary"]["cold_stop_rate"])),
-    ]
-    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("e2e_s", "e2e")):
-        rows += [(f"{label} p50 (s)", _latency(key, "p50")), (f"{label} p99 (s)", _latency(key, "p99"))]
-    rows += [
-        ("output tok/s", lambda run: _number(run["summary"]["output_tokens_per_s"])),
-        ("judge changed", lambda run: _judge(run["summary"].get("judge"))),
-        ("soft thinking", lambda run: run["settings"]["soft_thinking"]),
-        ("SoftCoT", lambda run: run["settings"]["softcot"]),
-    ]
-    return rows
-
-
-def table_cells(report: dict) -> list[list[str]]:
-    """The table as rows of strings, a header row first (``metric``, then the run names)."""
-    header = ["metric"] + [run["name"] for run in report["runs"]]
-    return [header] + [[label] + [cell(run) for run in report["runs"]]
-                       for label, cell in _rows(report)]
-
-
-def format_table(report: dict) -> str:
-    """Plain text, columns padded to their widest cell."""
-    cells = table_cells(report)
-    widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
-             for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
-
-
-def format_markdown(report: dict) -> str:
-    """A markdown page: the table, then the run files."""
-    cells = table_cells(report)
-    escape = lambda text: text.replace("|", "\\|")  # noqa: E731
-    lines = ["# Benchmark report", ""]
-    lines.append("| " + " | ".join(escape(text) for text in cells[0]) + " |")
-    lines.append("|" + "---|" * len(cells[0]))
-    lines += ["| " + " | ".join(escape(text) for text in row) + " |" for row in cells[1:]]
-    lines += ["", "Runs:", ""] + [f"- `{run['name']}`: `{run['path']}`" for run in report["runs"]]
-    return "\n".join(lines) + "\n"
-
-
-def plot_accuracy_vs_tokens(points: list[tuple[str, float, float]], path: str | Path,
-                            title: str = "Accuracy against mean completion tokens",
-                            highlight: set[str] | None = None) -> Path:
-    """Scatter ``(name, mean tokens, accuracy in 0..1)`` points, each labelled, into a PNG.
-
-    Points named in ``highlight`` (e.g. a Pareto front) are drawn in a second colour and
-    joined by a line in order of tokens.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    highlight = highlight or set()
-    figure, axes = plt.subplots(figsize=(7, 5), dpi=100)
-    try:
-        for name, tokens, accuracy in points:
-            marked = name in highlight
-            axes.scatter([tokens], [100 * accuracy], color="tab:red" if marked else "tab:blue",
-                         marker="*" if marked else "o", s=120 if marked else 50, zorder=3)
-            axes.annotate(name, (tokens, 100 * accuracy), textcoords="offset points",
-                          xytext=(5, 5), fontsize=8)
-        front = sorted((tokens, accuracy) for name, tokens, accuracy in points if name in highlight)
-        if len(front) > 1:
-            axes.plot([t for t, _ in front], [100 * a for _, a in front], color="tab:red",
-                      linestyle="--", zorder=2)
-        axes.margins(0.15)
-        axes.set_xlabel("mean completion tokens")
-        axes.set_ylabel("pass@1 (%)")
-        axes.set_title(title)
-        axes.grid(True, alpha=0.3)
-        figure.tight_layout()
-        figure.savefig(path, format="png")
-    finally:
-        plt.close(figure)
-    return Path(path)
+def _bounds(interval: dict | None) -> tuple[float, float] | None:
+    if not interval or interval.get("low") is None:
+        return None
+    return interval["low"], interval["high"]
 
 
 def write_report(report: dict, out_dir: str | Path) -> list[Path]:
@@ -228,11 +162,18 @@ def write_report(report: dict, out_dir: str | Path) -> list[Path]:
     markdown.write_text(format_markdown(report), encoding="utf-8")
     summary_json = out_dir / "report.json"
     summary_json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    points = [(run["name"], run["summary"]["mean_completion_tokens"], run["summary"]["pass@1"])
-              for run in report["runs"]
-              if run["summary"]["mean_completion_tokens"] is not None
-              and run["summary"]["pass@1"] is not None]
-    plot = plot_accuracy_vs_tokens(points, out_dir / "accuracy_vs_tokens.png")
+    points, intervals = [], {}
+    for run in report["runs"]:
+        summary = run["summary"]
+        if summary["mean_completion_tokens"] is None or summary["pass@1"] is None:
+            continue
+        points.append((run["name"], summary["mean_completion_tokens"], summary["pass@1"]))
+        bounds = summary.get("intervals") or {}
+        intervals[run["name"]] = {
+            "tokens": _bounds(bounds.get("mean_completion_tokens")),
+            "accuracy": _bounds(bounds.get("pass@1"))}
+    plot = plot_accuracy_vs_tokens(points, out_dir / "accuracy_vs_tokens.png",
+                                   intervals=intervals)
     return [markdown, summary_json, plot]
 
 
@@ -243,14 +184,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where to write report.md/json/png (default: the first run's folder)")
     parser.add_argument("--name", action="append", default=None,
                         help="a column name per run, in order (repeat once per run file)")
+    parser.add_argument("--baseline", default="0", metavar="NAME_OR_INDEX",
+                        help="the run the others are compared with, problem by problem: its "
+                             "name or its position (0, the default, is the first run)")
+    parser.add_argument("--unpaired", action="store_true",
+                        help="no paired comparison (for runs on different problems)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        report = build_report(args.runs, args.name)
-    except ReportError as error:
+        report = build_report(args.runs, args.name, [args.baseline], paired=not args.unpaired)
+    except (ReportError, PairingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     written = write_report(report, args.out_dir or args.runs[0].parent)

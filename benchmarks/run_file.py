@@ -3,7 +3,7 @@
 Appending whole lines (flushed and synced) means a killed run loses at most the line being
 written. On reopening, a torn last line is cut off and the finished samples are read
 back, so a resumed run sends only what is missing and the file ends with every sample
-exactly once. The line format is described in ``benchmarks/README.md``.
+(every problem, sample and repeat) exactly once. The line format is described in ``benchmarks/README.md``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-SampleKey = tuple[str, int]
+# (prompt_id, sample_index, repeat); records written before repeats existed are repeat 0.
+SampleKey = tuple[str, int, int]
 
 
 class RunFileError(ValueError):
@@ -23,7 +24,7 @@ class RunFileError(ValueError):
 
 
 def sample_key(record: dict) -> SampleKey:
-    return record["prompt_id"], record["sample_index"]
+    return record["prompt_id"], record["sample_index"], record.get("repeat", 0)
 
 
 class RunFile:

@@ -19,6 +19,11 @@ from sglang_soft_thinking.params import SoftThinkingParams, parse_enabled
 from evaluation.judge import JudgeSettings
 
 
+# Repeat r of a run sends sample i with seed ``seed + r * REPEAT_SEED_STRIDE + i``; repeat 0
+# keeps ``seed + i``, the seeds of a run made before repeats existed.
+REPEAT_SEED_STRIDE = 100_000
+
+
 class SettingsError(ValueError):
     """An invalid option; the message names it."""
 
@@ -35,11 +40,12 @@ class RunSettings:
     num_samples: int
     soft_thinking: SoftThinkingParams | None = None
     softcot: dict | None = None
+    num_repeats: int = 1
 
     def request_json(self) -> dict:
         """The settings as recorded in each line; a resumed run must match them.
 
-        ``num_samples`` is left out: asking for more samples later extends a run.
+        ``num_samples`` and ``num_repeats`` are left out: asking for more later extends a run.
         """
         return {"model": self.model, "max_tokens": self.max_tokens,
                 "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k,
@@ -48,7 +54,13 @@ class RunSettings:
                                   else self.soft_thinking.model_dump(mode="json")),
                 "softcot": self.softcot}
 
-    def request_body(self, prompt: str, sample_index: int) -> dict:
+    def sample_seed(self, sample_index: int, repeat: int = 0) -> int | None:
+        """The seed sent with one sample of one repeat; None without ``--seed``."""
+        if self.seed is None:
+            return None
+        return self.seed + repeat * REPEAT_SEED_STRIDE + sample_index
+
+    def request_body(self, prompt: str, sample_index: int, repeat: int = 0) -> dict:
         """Keyword arguments for ``chat.completions.create`` (without ``stream``)."""
         body: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens,
                                 "temperature": self.temperature,
@@ -56,7 +68,7 @@ class RunSettings:
         if self.top_p is not None:
             body["top_p"] = self.top_p
         if self.seed is not None:
-            body["seed"] = self.seed + sample_index
+            body["seed"] = self.sample_seed(sample_index, repeat)
         extra = {"top_k": self.top_k, "min_p": self.min_p, "softcot": self.softcot,
                  "soft_thinking": (None if self.soft_thinking is None
                                    else self.soft_thinking.model_dump(mode="json",
@@ -73,6 +85,10 @@ class RunSettings:
 def add_sampling_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sampling")
     group.add_argument("--num-samples", type=int, default=1, help="samples per problem")
+    group.add_argument("--repeats", type=int, default=1,
+                       help="run the whole configuration this many times, each repeat with its "
+                            f"own seeds (repeat r, sample i: seed + {REPEAT_SEED_STRIDE}*r + i); "
+                            "needs --seed")
     group.add_argument("--max-tokens", type=int, default=1024)
     group.add_argument("--temperature", type=float, default=0.6,
                        help="the (thinking) temperature; soft thinking needs > 0")
@@ -155,6 +171,7 @@ def parse_soft_thinking(value: Any, option: str = "--soft-thinking") -> SoftThin
 
 def settings_from_args(args: argparse.Namespace, model: str) -> RunSettings:
     checks = [("--num-samples", args.num_samples >= 1, "at least 1"),
+              ("--repeats", args.repeats >= 1, "at least 1"),
               ("--max-tokens", args.max_tokens >= 1, "at least 1"),
               ("--temperature", args.temperature >= 0, "0 or more"),
               ("--top-p", args.top_p is None or 0 < args.top_p <= 1, "in (0, 1]"),
@@ -162,6 +179,13 @@ def settings_from_args(args: argparse.Namespace, model: str) -> RunSettings:
     for option, is_valid, rule in checks:
         if not is_valid:
             raise SettingsError(f"{option} must be {rule}")
+    if args.repeats > 1 and args.seed is None:
+        raise SettingsError("--repeats needs --seed: each repeat sends its samples with seeds "
+                            "derived from it, so the repeats draw differently and each can be "
+                            "rerun")
+    if args.repeats > 1 and args.num_samples >= REPEAT_SEED_STRIDE:
+        raise SettingsError(f"--num-samples must be below {REPEAT_SEED_STRIDE} with --repeats, "
+                            "or two repeats would share seeds")
     soft = None
     if args.soft_thinking is not None:
         soft = parse_soft_thinking(load_json_or_file(args.soft_thinking, "--soft-thinking"))
@@ -175,7 +199,8 @@ def settings_from_args(args: argparse.Namespace, model: str) -> RunSettings:
             raise SettingsError("--softcot: expected a JSON object")
     return RunSettings(model=model, max_tokens=args.max_tokens, temperature=args.temperature,
                        top_p=args.top_p, top_k=args.top_k, min_p=args.min_p, seed=args.seed,
-                       num_samples=args.num_samples, soft_thinking=soft, softcot=softcot)
+                       num_samples=args.num_samples, soft_thinking=soft, softcot=softcot,
+                       num_repeats=args.repeats)
 
 
 def api_base_url(value: str) -> str:

@@ -73,7 +73,8 @@ class Study:
         run_file.check_settings(settings.request_json(),
                                 ignore=() if settings.model else ("model",))
         problems = self.dataset.problems[:num_problems]
-        wanted = {(p.prompt_id, i) for p in problems for i in range(settings.num_samples)}
+        wanted = {(p.prompt_id, i, r) for p in problems for r in range(settings.num_repeats)
+                  for i in range(settings.num_samples)}
         if not wanted <= records.keys():
             if self.out_of_time():
                 logger.warning("time budget spent: %s not run", trial_id)

@@ -115,3 +115,36 @@ def test_the_method_row_sets_methods_side_by_side(tmp_path):
                        [[False]], 10)]
     report = build_report(paths)
     assert [run["settings"]["method"] for run in report["runs"]] == ["plain", "concept", "mixture_of_inputs"]
+
+
+def test_every_figure_has_its_interval_and_the_page_says_how(two_runs, tmp_path, capsys):
+    out_dir = tmp_path / "out"
+    assert main([str(path) for path in two_runs] + ["--out-dir", str(out_dir)]) == 0
+    table = capsys.readouterr().out
+    labels = {line.split("  ")[0] for line in table.splitlines()}
+    assert {"pass@1 95% CI", "pass@2 95% CI", "majority vote 95% CI", "mean tokens 95% CI",
+            "interval method"} <= labels
+    # Two samples per problem: the problem bootstrap, not Wilson.
+    assert "bootstrap" in next(line for line in table.splitlines() if line.startswith("interval method"))
+    report = json.loads((out_dir / "report.json").read_text())
+    for run in report["runs"]:
+        interval = run["summary"]["intervals"]["pass@1"]
+        assert interval["low"] <= run["summary"]["pass@1"] <= interval["high"]
+    markdown = (out_dir / "report.md").read_text()
+    assert "Wilson score interval" in markdown and "bootstrap that resamples problems" in markdown
+    assert "## Paired against `plain`" in markdown
+
+
+def test_repeats_add_rows_for_their_count_and_spread(tmp_path, capsys):
+    lines = []
+    for repeat, correct in enumerate([[True, False], [True, True], [False, False]]):
+        for prompt, ok in enumerate(correct):
+            lines.append(json.dumps({"prompt_id": f"p/{prompt}", "sample_index": 0,
+                                     "repeat": repeat, "verdict": {"correct": ok}}))
+    path = tmp_path / "repeats.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main([str(path)]) == 0
+    rows = {line.split("  ")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert rows["repeats"].split()[-1] == "3"
+    # pass@1 per repeat 50%, 100%, 0%: mean 50%, sd 50 points, range 0-100%.
+    assert "50.0% sd 50.0 (0.0–100.0%) of 3" in rows["pass@1 across repeats"]

@@ -18,14 +18,14 @@ def test_append_then_reopen_reads_every_record(tmp_path):
     run.append(record("a", 0))
     run.append(record("a", 1))
     reopened = RunFile(run.path).open()
-    assert set(reopened) == {("a", 0), ("a", 1)}
+    assert set(reopened) == {("a", 0, 0), ("a", 1, 0)}  # records without a repeat are repeat 0
 
 
 def test_a_torn_last_line_is_cut_off(tmp_path):
     path = tmp_path / "run.jsonl"
     path.write_text(json.dumps(record("a", 0)) + "\n" + '{"prompt_id": "b", "sam', encoding="utf-8")
     run = RunFile(path)
-    assert set(run.open()) == {("a", 0)}
+    assert set(run.open()) == {("a", 0, 0)}
     run.append(record("b", 0))
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["prompt_id"] for line in lines] == ["a", "b"]
