@@ -83,12 +83,15 @@ def prefix_keep_mask(
     top_k: torch.Tensor,  # [B] int
     top_p: torch.Tensor,  # [B] float
     min_p: torch.Tensor,  # [B] float
+    min_p_absolute: torch.Tensor | None = None,  # [B] bool
 ) -> torch.Tensor:
     """Step 3 on a sorted prefix: top-k, then top-p on the top-k-renormalised mass, then min-p.
 
     Top-p keeps token i iff the renormalised mass strictly before it is <= top_p
     (the token that crosses top_p stays). Min-p drops ``p < min_p * max(p)``; it is
-    scale-free, so renormalising before it changes nothing.
+    scale-free, so renormalising before it changes nothing. Rows with ``min_p_absolute``
+    drop instead the tokens under ``min_p`` after top-k and top-p renormalise (SwiReasoning's
+    code's floor).
     """
     positions = torch.arange(sorted_probs.shape[1], device=sorted_probs.device)
     keep = positions.unsqueeze(0) < top_k.unsqueeze(1)
@@ -97,7 +100,14 @@ def prefix_keep_mask(
     top_k_mass = torch.where(top_k >= TOP_K_ALL, torch.ones_like(top_p), kept.sum(dim=-1))
     mass_before = kept.cumsum(dim=-1) - kept
     keep &= mass_before <= top_p.unsqueeze(1) * top_k_mass.unsqueeze(1)
-    keep &= sorted_probs >= min_p.unsqueeze(1) * sorted_probs[:, :1]
+    floor = min_p.unsqueeze(1) * sorted_probs[:, :1]
+    if min_p_absolute is not None:
+        # The mass top-k and top-p keep (the whole distribution's when neither cuts: the
+        # prefix may then be shorter than the support).
+        kept_mass = torch.where((top_k >= TOP_K_ALL) & (top_p >= 1), torch.ones_like(top_p),
+                                (sorted_probs * keep).sum(dim=-1))
+        floor = torch.where(min_p_absolute.unsqueeze(1), (min_p * kept_mass).unsqueeze(1), floor)
+    keep &= sorted_probs >= floor
     return keep
 
 
@@ -226,7 +236,8 @@ def sample_tokens(
     return torch.where(greedy, sorted_ids[:, 0], sampled)
 
 
-def sample_vocabulary(probs: torch.Tensor, min_p: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+def sample_vocabulary(probs: torch.Tensor, min_p: torch.Tensor, uniform: torch.Tensor,
+                      min_p_absolute: torch.Tensor | None = None) -> torch.Tensor:
     """Step 3 and a sample, for rows that neither top-k nor top-p cuts: no sort needed.
 
     probs [B, V], a whole distribution in token-id order; min_p [B]; uniform [B] (or [B, S]
@@ -235,9 +246,12 @@ def sample_vocabulary(probs: torch.Tensor, min_p: torch.Tensor, uniform: torch.T
     that mass: the first token whose cumulative mass reaches it. A token of zero mass adds
     nothing to the sum, so the token before it always reaches the target first: it is never
     chosen. One uniform per sample and one pass over the vocabulary, the cost of the softmax
-    itself. Returns ids shaped like ``uniform``.
+    itself. Returns ids shaped like ``uniform``. Rows with ``min_p_absolute`` keep
+    ``p >= min_p`` instead (nothing cuts them before, so their mass is 1).
     """
     peak = probs.amax(dim=-1, keepdim=True)
+    if min_p_absolute is not None:
+        peak = torch.where(min_p_absolute.unsqueeze(1), torch.ones_like(peak), peak)
     kept = torch.where(probs >= min_p.unsqueeze(1) * peak, probs, torch.zeros_like(probs))
     cumulative = kept.cumsum(dim=-1)
     targets = uniform.to(cumulative.dtype).reshape(uniform.shape[0], -1) * cumulative[:, -1:]

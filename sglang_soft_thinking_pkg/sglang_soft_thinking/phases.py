@@ -67,6 +67,7 @@ class StepTokens:
     entropy: torch.Tensor  # [N] float32, the thinking distribution's
     method_end: torch.Tensor  # [N] bool, the method ends thinking at this step
     method_end_kind: torch.Tensor  # [N] int64, the kind its forced tokens then get
+    hold_end: torch.Tensor | None = None  # [N] bool: the method wrote this token itself; it ends nothing
 
 
 @dataclass
@@ -118,7 +119,7 @@ def advance(state: PhaseState, rules: PhaseRules, step: StepTokens) -> Advanced:
     steps = state.thinking_steps + thinking.long()
     recent = torch.cat([state.recent[:, 1:], tokens.unsqueeze(1)], dim=1)
     hit, pending = match_end(recent, rules.end_ids, rules.end_len)
-    end_hit = thinking & hit
+    end_hit = thinking & hit if step.hold_end is None else thinking & hit & ~step.hold_end
     open_thinking = thinking & ~end_hit
     cold_stop = open_thinking & (rules.entropy_threshold > 0) & (run >= rules.length_threshold)
     method_end = open_thinking & ~cold_stop & step.method_end

@@ -5,8 +5,8 @@ request (and on to ``meta_info["soft_thinking"]``). Ours is a record, read as th
 ``(kind, entropy, ids, weights, pending)`` (see output.py for what each means). A thinking
 step's record holds its input (ids, weights): a request SGLang retracts is resumed from
 its records (resume.py), so the scheduler keeps them for every request, in one bytes object
-per step (float32 entropy, int32 ids, float32 weights: about 200 bytes at ``max_topk`` 10,
-against about 1 KB as Python lists). On the wire to the server a record is a plain tuple,
+per step (float32 entropy, the row's progress after the step, int32 ids, float32 weights:
+about 230 bytes at ``max_topk`` 10, against about 1 KB as Python lists). On the wire to the server a record is a plain tuple,
 whose ids and weights are sent only to requests that asked for their trace. Records of
 other kinds carry nothing per token and are shared. No SGLang import.
 """
@@ -23,7 +23,11 @@ from sglang_soft_thinking.phases import (
     KIND_THINK_END,
 )
 from sglang_soft_thinking.step import StepResult
+from sglang_soft_thinking.table import SNAPSHOT_COLUMNS
 from sglang_soft_thinking.transfer import HostCopy
+
+_SNAPSHOT = len(SNAPSHOT_COLUMNS)
+_HEAD = 4 * (1 + _SNAPSHOT)  # bytes before the ids: the entropy and the snapshot
 
 KIND_NAMES = {KIND_THINK: THINK, KIND_THINK_END: THINK_END, KIND_COLD_STOP: COLD_STOP, KIND_BUDGET: BUDGET,
               KIND_ANSWER: ANSWER, KIND_ERROR_INPUT: ERROR, KIND_ERROR_DRIFT: ERROR,
@@ -36,7 +40,9 @@ _SHARED[KIND_ERROR_DRIFT] = (ERROR, "the tensor-parallel ranks' soft-thinking st
 
 
 class StepRecord:
-    """A thinking step's record; indexes like ``(kind, entropy, ids, weights, pending)``."""
+    """A thinking step's record; indexes like ``(kind, entropy, ids, weights, pending)``.
+    ``snapshot`` is the row's progress after the step (table.SNAPSHOT_COLUMNS), which only
+    the scheduler sees (resume.py)."""
 
     __slots__ = ("kind", "pending", "traced", "_data")
 
@@ -48,15 +54,20 @@ class StepRecord:
         return float(np.frombuffer(self._data, np.float32, 1)[0])
 
     def _width(self) -> int:
-        return (len(self._data) - 4) // 8
+        return (len(self._data) - _HEAD) // 8
+
+    @property
+    def snapshot(self) -> dict[str, int | float]:
+        values = np.frombuffer(self._data, np.float32, _SNAPSHOT, 4).tolist()
+        return dict(zip(SNAPSHOT_COLUMNS, values))
 
     @property
     def ids(self) -> list[int]:
-        return np.frombuffer(self._data, np.int32, self._width(), 4).tolist()
+        return np.frombuffer(self._data, np.int32, self._width(), _HEAD).tolist()
 
     @property
     def weights(self) -> list[float]:
-        return np.frombuffer(self._data, np.float32, self._width(), 4 + 4 * self._width()).tolist()
+        return np.frombuffer(self._data, np.float32, self._width(), _HEAD + 4 * self._width()).tolist()
 
     def as_tuple(self, with_input: bool = True) -> tuple:
         if with_input:
@@ -64,6 +75,9 @@ class StepRecord:
         return self.kind, self.entropy, None, None, self.pending
 
     def __getitem__(self, index):
+        if isinstance(index, int) and 0 <= index < 5:
+            return (lambda: self.kind, lambda: self.entropy, lambda: self.ids, lambda: self.weights,
+                    lambda: self.pending)[index]()
         return self.as_tuple()[index]
 
     def __len__(self) -> int:
@@ -97,8 +111,8 @@ class StepRecords:
         self._position_of, self._traced = position_of, traced
         k = result.ids.shape[1]
         packed = torch.cat([result.kinds.float().unsqueeze(1), result.pending.float().unsqueeze(1),
-                            result.entropy.float().unsqueeze(1), result.ids.int().view(torch.float32),
-                            result.weights.float()], dim=1)  # [N, 3 + 2K], one copy
+                            result.entropy.float().unsqueeze(1), result.snapshot.float(),
+                            result.ids.int().view(torch.float32), result.weights.float()], dim=1)  # one copy
         self._copy, self._width = HostCopy(packed), k
         self._rows: list | None = None
 
@@ -106,9 +120,9 @@ class StepRecords:
         packed = self._copy.wait().numpy()
         k = self._width
         kinds, pending = packed[:, 0].astype(np.int64).tolist(), packed[:, 1].astype(np.int64).tolist()
-        entropy = np.ascontiguousarray(packed[:, 2])
-        ids = np.ascontiguousarray(packed[:, 3:3 + k]).view(np.int32)
-        weights = np.ascontiguousarray(packed[:, 3 + k:])
+        head = np.ascontiguousarray(packed[:, 2:3 + _SNAPSHOT])  # the entropy and the snapshot
+        ids = np.ascontiguousarray(packed[:, 3 + _SNAPSHOT:3 + _SNAPSHOT + k]).view(np.int32)
+        weights = np.ascontiguousarray(packed[:, 3 + _SNAPSHOT + k:])
         # Zero weights come last (unused columns, dropped candidates).
         support = np.where((weights > 0).any(axis=1), k - np.argmax((weights > 0)[:, ::-1], axis=1), 0)
         rows = []
@@ -116,7 +130,7 @@ class StepRecords:
             name = KIND_NAMES[kind]
             if name in _STEP_KINDS:
                 s = support[i]
-                rows.append((name, pending[i], entropy[i:i + 1].tobytes() + ids[i, :s].tobytes()
+                rows.append((name, pending[i], head[i].tobytes() + ids[i, :s].tobytes()
                              + weights[i, :s].tobytes()))
             else:
                 rows.append(_SHARED[kind])

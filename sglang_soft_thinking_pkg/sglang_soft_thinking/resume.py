@@ -4,30 +4,38 @@ Under memory pressure SGLang retracts running requests: it frees their KV and th
 request row, and later prefills them again from ``prompt + output_ids``. The table row
 of a soft-thinking request is gone by then (another request may have used it), so the
 request's progress is rebuilt here from what the request itself carries: its output ids
-and its per-token records (output.py).
+and its per-token records (output.py, records.py).
 
-:func:`resume` replays the request's steps through the same code the device runs: the
-phase machine (phases.advance) and its method's state step (``Method.advance``), on CPU
-tensors of one row. It checks every step against its record (the kind and the token the
-machine would have written), and says which output tokens were fed back as concept tokens
-(a record whose input is more than the written token alone), so that the re-prefill
-rebuilds those positions from their ids and weights rather than from the written token.
-No SGLang import.
+A thinking step's record keeps the row's progress after the step as the device computed
+it (its snapshot). :func:`resume` starts from the last thinking step's snapshot and runs
+the steps after it through the same code the device runs: the phase machine
+(phases.advance) and the method's state step (``Method.advance``), on CPU tensors of one
+row, checking each against its record (the kind, and the token the machine writes). It
+also replays that last thinking step from the one before it and checks that the result is
+its snapshot. So a resume costs a few steps however long the thought, and every step it
+relies on was computed by the device or checked against it. ``replay_all`` replays every
+record from the beginning instead (the tests compare both with the device's row).
+
+It also says which output tokens were fed back as concept tokens (a thinking step whose
+input is more than its written token alone), so that the re-prefill rebuilds those positions
+from their ids and weights rather than from the written token. No SGLang import.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
-from sglang_soft_thinking.output import STEP_KINDS
+from sglang_soft_thinking.output import ANSWER, STEP_KINDS, THINK_END
 from sglang_soft_thinking.phases import (
-    KIND_METHOD_END, MAX_END_TOKENS, PHASE_THINKING, PhaseRules, PhaseState, StepTokens, advance,
+    KIND_METHOD_END, MAX_END_TOKENS, PHASE_ANSWER, PHASE_THINKING, PhaseRules, PhaseState, StepTokens, advance,
 )
 from sglang_soft_thinking.records import KIND_NAMES
 from sglang_soft_thinking.settings import RequestSettings
-from sglang_soft_thinking.table import RowState, initial_row_state
+from sglang_soft_thinking.table import RowState, initial_row_state, state_column_name
+
+_PHASE_NAMES = ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps")
 
 
 @dataclass
@@ -46,60 +54,109 @@ def _one(value, dtype=torch.int64) -> torch.Tensor:
     return torch.tensor([value], dtype=dtype)
 
 
-def resume(settings: RequestSettings, records: list | None, output_ids: list[int]) -> Resumed:
-    records = list(records or [])
-    if len(records) != len(output_ids):
-        raise RecordsMismatch(f"{len(records)} soft-thinking records for {len(output_ids)} output tokens")
-    method = settings.method_object
-    start = initial_row_state(settings)
-    state = PhaseState(*(_one(getattr(start, name)) for name in
-                         ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps")),
-                       recent=torch.full((1, MAX_END_TOKENS), -1, dtype=torch.int64))
-    ends = list(settings.think_end_ids)
-    rules = PhaseRules(entropy_threshold=_one(settings.entropy_threshold, torch.float32),
-                       length_threshold=_one(settings.length_threshold),
-                       max_thinking_tokens=_one(settings.max_thinking_tokens),
-                       end_ids=torch.tensor([ends + [0] * (MAX_END_TOKENS - len(ends))]),
-                       end_len=_one(len(ends)))
-    values = settings.column_values()
+class _Replay:
+    """One request's state on CPU tensors of one row, stepped by the device's own code."""
 
-    def setting(name: str) -> torch.Tensor:
-        value = values[name]
+    def __init__(self, settings: RequestSettings):
+        self.settings, self.method = settings, settings.method_object
+        ends = list(settings.think_end_ids)
+        self.rules = PhaseRules(entropy_threshold=_one(settings.entropy_threshold, torch.float32),
+                                length_threshold=_one(settings.length_threshold),
+                                max_thinking_tokens=_one(settings.max_thinking_tokens),
+                                end_ids=torch.tensor([ends + [0] * (MAX_END_TOKENS - len(ends))]),
+                                end_len=_one(len(ends)))
+        self.values = settings.column_values()
+        self.end_kind = _one(KIND_METHOD_END + settings.method)
+        self.start_from(initial_row_state(settings), [])
+
+    def start_from(self, row: RowState, output_ids: list[int]) -> None:
+        recent = [int(t) for t in output_ids][-MAX_END_TOKENS:]
+        self.state = PhaseState(*(_one(getattr(row, name)) for name in _PHASE_NAMES),
+                                recent=torch.tensor([[-1] * (MAX_END_TOKENS - len(recent)) + recent]))
+        initial = {c.name: c.initial for c in self.method.state}
+        initial.update(row.method_state or {})
+        self.method_state = {c.name: _one(initial[c.name], c.dtype) for c in self.method.state}
+
+    def setting(self, name: str) -> torch.Tensor:
+        if name in ("end_ids", "end_len"):
+            return getattr(self.rules, name)
+        value = self.values[name]
         return _one(value, torch.float32 if isinstance(value, float) else torch.int64)
 
-    method_state = {c.name: _one(c.initial, c.dtype) for c in method.state}
-    end_kind = _one(KIND_METHOD_END + settings.method)
-    fed: list[tuple[list[int], list[float]] | None] = []
-    for record, token in zip(records, output_ids):
+    def step(self, record, token: int) -> None:
+        """Advance by one output token and check it against its record."""
         kind = record[0] if record is not None else None
         stepped = kind in STEP_KINDS
         entropy = _one(record[1] if stepped else 0.0, torch.float32)
-        thinking = int(state.phase) == PHASE_THINKING
-        method_end, moved_state = None, method_state
+        thinking = int(self.state.phase) == PHASE_THINKING
+        decided = None
         if thinking and stepped:
-            first = state.thinking_steps == 0
-            moved_state, method_end = method.advance(method_state, entropy, first, setting)
+            decided = self.method.advance(self.method_state, entropy, self.state.thinking_steps == 0, self.setting)
         no_end = torch.zeros(1, dtype=torch.bool)
-        moved = advance(state, rules, StepTokens(
+        moved = advance(self.state, self.rules, StepTokens(
             thought=_one(token), answer=_one(token), entropy=entropy,
-            method_end=no_end if method_end is None else method_end, method_end_kind=end_kind))
+            method_end=no_end if decided is None or decided.end is None else decided.end,
+            method_end_kind=self.end_kind, hold_end=None if decided is None else decided.hold_end))
         replayed = KIND_NAMES.get(int(moved.kinds))
         if replayed != kind or int(moved.tokens) != int(token):
             raise RecordsMismatch(f"record kind {kind!r} for token {token}; the replay gives "
                                   f"{replayed!r} writing {int(moved.tokens)}")
-        concept = None
-        if thinking:
-            method_state = moved_state
-            if record[2] is None or record[3] is None:
-                raise RecordsMismatch("a thinking step's record lacks its input")
-            ids, weights = list(record[2]), list(record[3])
-            # The written token alone is fed as itself, as the device does (step.feeds_token).
-            if not moved.end_hit and not (len(ids) == 1 and ids[0] == int(token)):
-                concept = (ids, weights)
-        fed.append(concept)
-        state = moved.state
-    recent = tuple(t for t in state.recent[0].tolist() if t >= 0)
-    row = RowState(phase=int(state.phase), force_kind=int(state.force_kind), forced_pos=int(state.forced_pos),
-                   low_entropy_run=int(state.low_entropy_run), thinking_steps=int(state.thinking_steps),
-                   recent=recent, method_state={name: value.item() for name, value in method_state.items()})
-    return Resumed(row, fed)
+        if decided is not None:
+            self.method_state = decided.state
+        self.state = moved.state
+
+    def row(self) -> RowState:
+        state = self.state
+        return RowState(phase=int(state.phase), force_kind=int(state.force_kind), forced_pos=int(state.forced_pos),
+                        low_entropy_run=int(state.low_entropy_run), thinking_steps=int(state.thinking_steps),
+                        recent=tuple(t for t in state.recent[0].tolist() if t >= 0),
+                        method_state={name: value.item() for name, value in self.method_state.items()})
+
+
+def _snapshot_row(record, method) -> RowState:
+    """The row's progress after a thinking step, as its record keeps it."""
+    snapshot = record.snapshot
+    return RowState(**{name: int(snapshot[name]) for name in _PHASE_NAMES},
+                    method_state={c.name: (int if c.dtype == torch.int64 else float)(
+                        snapshot[state_column_name(method, c)]) for c in method.state})
+
+
+def resume(settings: RequestSettings, records: list | None, output_ids: list[int],
+           replay_all: bool = False) -> Resumed:
+    records = list(records or [])
+    if len(records) != len(output_ids):
+        raise RecordsMismatch(f"{len(records)} soft-thinking records for {len(output_ids)} output tokens")
+    replay = _Replay(settings)
+    steps = [i for i, r in enumerate(records) if r is not None and r[0] in STEP_KINDS]
+    start = 0
+    if steps and not replay_all and hasattr(records[steps[-1]], "snapshot"):
+        last = steps[-1]
+        if last > 0:  # the step before it, from its own snapshot, then the last one, checked
+            replay.start_from(_snapshot_row(records[last - 1], replay.method), output_ids[:last])
+        replay.step(records[last], output_ids[last])
+        replayed = replay.row()
+        if replayed != replace(_snapshot_row(records[last], replay.method), recent=replayed.recent):
+            raise RecordsMismatch("the last thinking step does not replay to its own snapshot")
+        start = last + 1
+    for i in range(start, len(records)):
+        if int(replay.state.phase) == PHASE_ANSWER:  # for good: the rest must be answer tokens
+            if any(r is None or r[0] != ANSWER for r in records[i:]):
+                raise RecordsMismatch("records of thinking after the answer began")
+            break
+        replay.step(records[i], output_ids[i])
+    # The device's recent ids are the last ones written, whatever the phase.
+    row = replace(replay.row(), recent=tuple(int(t) for t in output_ids[-MAX_END_TOKENS:]))
+    return Resumed(row, [_fed(r, t) for r, t in zip(records, output_ids)])
+
+
+def _fed(record, token: int) -> tuple[list[int], list[float]] | None:
+    """What a thinking step's record says was fed next: its input, unless that was the
+    written token itself (a think-end the model wrote, or an input of the token alone)."""
+    if record is None or record[0] not in STEP_KINDS or record[0] == THINK_END:
+        return None
+    if record[2] is None or record[3] is None:
+        raise RecordsMismatch("a thinking step's record lacks its input")
+    ids, weights = list(record[2]), list(record[3])
+    if len(ids) == 1 and ids[0] == int(token):
+        return None
+    return ids, weights

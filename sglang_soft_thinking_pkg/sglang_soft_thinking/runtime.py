@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from sglang_soft_thinking.methods import REGISTRY
+from sglang_soft_thinking.methods.base import Vocabulary, vocabulary_of
 from sglang_soft_thinking.mixing import Mixer
 from sglang_soft_thinking.params import max_topk_limit
 from sglang_soft_thinking.table import SoftThinkingTable
@@ -38,6 +40,11 @@ class Runtime:
     steps: int = 0  # sampling steps with soft rows, for the periodic cross-rank check
     # SGLang's deterministic mode: every row's step computed at sizes of its own (plan.py).
     batch_invariant: bool = False
+    vocabulary: Vocabulary | None = None  # the model's tokens some methods need (methods/base.py)
+
+    def ensure_vocabulary(self, tokenizer) -> None:
+        if self.vocabulary is None and self.table is not None and tokenizer is not None:
+            self.vocabulary = vocabulary_of(REGISTRY, tokenizer, self.table.device)
 
     def invariant_width(self) -> int | None:
         """The width every input has in the deterministic mode (None outside it)."""

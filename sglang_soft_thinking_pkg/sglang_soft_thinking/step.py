@@ -16,7 +16,7 @@ import torch
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import RowDraws
 from sglang_soft_thinking.methods import REGISTRY
-from sglang_soft_thinking.methods.base import ThinkingView, Thought, widen
+from sglang_soft_thinking.methods.base import ThinkingView, Thought, Vocabulary, widen
 from sglang_soft_thinking.phases import KIND_ERROR_INPUT, KIND_METHOD_END, PhaseRules, StepTokens, advance
 from sglang_soft_thinking.plan import SoftGroup, SoftRows
 from sglang_soft_thinking.table import RowBlock, SoftThinkingTable, state_column_name
@@ -32,6 +32,7 @@ class StepResult:
     ids: torch.Tensor  # [N, K] a thinking step's input (its concept token)
     weights: torch.Tensor  # [N, K]
     pending: torch.Tensor  # [N] trailing tokens that start the think-end string (phases.py)
+    snapshot: torch.Tensor | None = None  # [N, Z] each row's progress after the step (table.SNAPSHOT_COLUMNS)
 
 
 @dataclass
@@ -44,29 +45,31 @@ class _GroupStep:
 
 
 def soft_step(table: SoftThinkingTable, rows: torch.Tensor, logits: torch.Tensor, soft: SoftRows,
-              positions: torch.Tensor | None = None, failed: torch.Tensor | None = None) -> StepResult:
+              positions: torch.Tensor | None = None, failed: torch.Tensor | None = None,
+              vocabulary: Vocabulary | None = None) -> StepResult:
     """Sample the soft rows of a batch and advance their state.
 
     rows [N]: the requests' table rows, in ``soft``'s order; logits [N, V], those rows'
     logits; positions [N]: the position each row samples, which with the row's seed
     determines its draws (draws.py; unseeded without). ``failed`` [N] bool: rows whose input
     was not mixed: their kind is KIND_ERROR_INPUT, which aborts the request
-    (hooks/results.py).
+    (hooks/results.py). ``vocabulary``: the model's named tokens, for methods that need them.
     """
     block = table.read(rows)
-    groups = [_group_step(block, logits, g, soft.k_used, positions) for g in soft.groups]
+    groups = [_group_step(block, logits, g, soft.k_used, positions, vocabulary) for g in soft.groups]
     thought = Thought(
         ids=torch.cat([g.thought.ids for g in groups]), weights=torch.cat([g.thought.weights for g in groups]),
         token=torch.cat([g.thought.token for g in groups]),
         discrete=torch.cat([g.thought.discrete for g in groups]),
-        end=torch.cat([g.thought.end for g in groups]))
+        end=torch.cat([g.thought.end for g in groups]), hold_end=torch.cat([g.thought.hold_end for g in groups]))
     entropy = torch.cat([g.entropy for g in groups])
     rules = PhaseRules(entropy_threshold=block["entropy_threshold"], length_threshold=block["length_threshold"],
                        max_thinking_tokens=block["max_thinking_tokens"], end_ids=block["end_ids"],
                        end_len=block["end_len"])
     moved = advance(block.phase_state(), rules, StepTokens(
         thought=thought.token, answer=torch.cat([g.answer for g in groups]), entropy=entropy,
-        method_end=thought.end, method_end_kind=torch.cat([g.end_kind for g in groups])))
+        method_end=thought.end, method_end_kind=torch.cat([g.end_kind for g in groups]),
+        hold_end=thought.hold_end))
     thinking = moved.thinking
     block.set_phase_state(moved.state)
     offset = 0
@@ -80,6 +83,7 @@ def soft_step(table: SoftThinkingTable, rows: torch.Tensor, logits: torch.Tensor
         offset += group.stop - group.start
     block["has_concept"] = thinking & ~moved.end_hit & ~feeds_token(thought)
     table.write(rows, block)
+    snapshot = block.snapshot()
     # Stored at full width (zero weights past the thought's) so no column keeps a value
     # from an earlier step or an earlier occupant of the row.
     keep = thinking.unsqueeze(1)
@@ -88,7 +92,7 @@ def soft_step(table: SoftThinkingTable, rows: torch.Tensor, logits: torch.Tensor
                                               table.concept_weights[rows])
     kinds = moved.kinds if failed is None else torch.where(failed, KIND_ERROR_INPUT, moved.kinds)
     return StepResult(tokens=moved.tokens, kinds=kinds, entropy=entropy, ids=thought.ids,
-                      weights=thought.weights, pending=moved.pending)
+                      weights=thought.weights, pending=moved.pending, snapshot=snapshot)
 
 
 def feeds_token(thought: Thought) -> torch.Tensor:
@@ -100,7 +104,7 @@ def feeds_token(thought: Thought) -> torch.Tensor:
 
 
 def _group_step(block: RowBlock, logits: torch.Tensor, group: SoftGroup, k_used: int,
-                positions: torch.Tensor | None) -> _GroupStep:
+                positions: torch.Tensor | None, vocabulary: Vocabulary | None) -> _GroupStep:
     """A group's after-thinking samples and each method's thought on its own rows."""
     lo, hi = group.start, group.stop
     rows = RowBlock(block.ints[lo:hi], block.floats[lo:hi])
@@ -118,6 +122,7 @@ def _group_step(block: RowBlock, logits: torch.Tensor, group: SoftGroup, k_used:
     token = torch.zeros(n, dtype=torch.int64, device=device)
     discrete = torch.ones(n, dtype=torch.bool, device=device)
     end = torch.zeros(n, dtype=torch.bool, device=device)
+    hold_end = torch.zeros(n, dtype=torch.bool, device=device)
     end_kind = torch.zeros(n, dtype=torch.int64, device=device)
     first = rows["thinking_steps"] == 0
     states = []
@@ -131,17 +136,20 @@ def _group_step(block: RowBlock, logits: torch.Tensor, group: SoftGroup, k_used:
             settings=lambda name, a=a, b=b: rows[name][a:b], state=_slice_state(rows, method, a, b),
             draws=RowDraws(draws.seeds[a:b], draws.positions[a:b]), first=first[a:b], k_used=k_used,
             fetch_k_think=group.fetch_k_think, noise_kinds=group.noise_kinds,
-            samples_vocabulary=piece.samples_vocabulary)
+            samples_vocabulary=piece.samples_vocabulary, vocabulary=vocabulary)
         thought = method.step(view)
         ids[a:b], weights[a:b] = widen(thought.ids, k_used), widen(thought.weights, k_used)
         token[a:b], discrete[a:b] = thought.token, thought.discrete
         if thought.end is not None:
             end[a:b] = thought.end
+        if thought.hold_end is not None:
+            hold_end[a:b] = thought.hold_end
         end_kind[a:b] = KIND_METHOD_END + piece.method
         if method.state:
             states.append((method, a, b, thought.state))
     return _GroupStep(answer=answer, entropy=prefix.entropy, end_kind=end_kind, states=states,
-                      thought=Thought(ids=ids, weights=weights, token=token, discrete=discrete, end=end))
+                      thought=Thought(ids=ids, weights=weights, token=token, discrete=discrete, end=end,
+                                      hold_end=hold_end))
 
 
 def _slice_prefix(prefix: C.Prefix, a: int, b: int) -> C.Prefix:

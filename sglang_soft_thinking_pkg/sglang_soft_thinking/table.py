@@ -48,6 +48,9 @@ def _layout() -> tuple[dict[str, tuple[torch.dtype, int, int]], dict[str, int | 
 
 
 LAYOUT, DEFAULTS, INT_WIDTH, FLOAT_WIDTH = _layout()
+# A row's progress after a step, as the records keep it (records.py): the phase machine's
+# state and every method's state columns, in this order.
+SNAPSHOT_COLUMNS = (*_PHASE_NAMES, *(state_column_name(m, c) for m in REGISTRY for c in m.state))
 
 
 @dataclass
@@ -94,6 +97,10 @@ class RowBlock:
 
     def method_state(self, method) -> dict[str, torch.Tensor]:
         return {c.name: self[state_column_name(method, c)] for c in method.state}
+
+    def snapshot(self) -> torch.Tensor:
+        """[N, len(SNAPSHOT_COLUMNS)] float32: the rows' progress (exact: each value is below 2**24)."""
+        return torch.stack([self[name].float() for name in SNAPSHOT_COLUMNS], dim=1)
 
 
 class SoftThinkingTable:

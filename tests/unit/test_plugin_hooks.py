@@ -26,19 +26,16 @@ except RuntimeError as error:
 """
 
 
-def run(break_it: str = "") -> str:
+def run(break_it: str) -> str:
     result = subprocess.run([sys.executable, "-c", SCRIPT.format(break_it=break_it)], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
-def test_every_hook_applies():
-    out = run()
-    assert "missing: []" in out and "started" in out
-
-
 def test_a_hook_sglang_cannot_apply_stops_the_start_naming_it():
+    """Every other hook applies (every server start checks that too); the one whose target
+    does not exist is named, and the start stops."""
     target = "sglang.srt.layers.sampler.Sampler.no_such_method"
     out = run(f"sampler.SAMPLER_FORWARD = {target!r}")
     assert f"missing: ['{target}']" in out

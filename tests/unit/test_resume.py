@@ -37,7 +37,7 @@ def random_logits(rng: random.Random) -> torch.Tensor:
 
 def row_state(table, row):
     names = ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps", "has_concept",
-             "switch_mode", "switch_stay", "switch_reference", "switch_count")
+             "switch_mode", "switch_stay", "switch_reference", "switch_count", "switch_inject")
     state = {name: getattr(table, name)[row].item() for name in names}
     state["recent"] = [t for t in table.recent[row].tolist() if t >= 0]
     return state
@@ -55,6 +55,7 @@ def row_state(table, row):
     settings(method=method_id("multiplex"), width=3, top_k=5, max_thinking_tokens=7),
     settings(method=method_id("discrete"), top_k=4, entropy_threshold=0.5, length_threshold=3),
     settings(method=method_id("mixture_of_inputs"), beta=0.5, top_k=4),
+    settings(method=SWITCH, window_size=1, max_switch_count=1, cap_stages=2, min_p_absolute=True, top_k=3),
 ])
 def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
     rng = random.Random(seed)
@@ -63,21 +64,25 @@ def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
     rows = torch.tensor([2])
     one = all_rows(1, 4, VOCAB, method=request_settings.method)
     records, tokens, concepts = [], [], []
-    for _ in range(rng.randrange(1, 30)):
+    steps = rng.randrange(1, 30)
+    for step in range(steps):
         result = soft_step(table, rows, random_logits(rng).unsqueeze(0), one)
         records.append(StepRecords(result, {0: 0})[0])
         tokens.append(result.tokens.item())
         feeds = table.has_concept[2].item()
         concepts.append((table.concept_ids[2].tolist(), table.concept_weights[2].tolist()) if feeds else None)
-        resumed = resume(request_settings, records, tokens)
-        state = resumed.state
         expected = row_state(table, 2)
-        switch = {f"switch_{name}": value for name, value in (state.method_state or {}).items()}
-        assert {"phase": state.phase, "force_kind": state.force_kind, "forced_pos": state.forced_pos,
-                "low_entropy_run": state.low_entropy_run, "thinking_steps": state.thinking_steps,
-                "has_concept": resumed.fed[-1] is not None,
-                "switch_mode": 0, "switch_stay": 0, "switch_reference": 0.0, "switch_count": 0, **switch,
-                "recent": list(state.recent)} == expected
+        # From the last thinking step's snapshot; and, at the end, every record replayed.
+        for replay_all in (False, True) if step == steps - 1 else (False,):
+            resumed = resume(request_settings, records, tokens, replay_all=replay_all)
+            state = resumed.state
+            switch = {f"switch_{name}": value for name, value in (state.method_state or {}).items()}
+            assert {"phase": state.phase, "force_kind": state.force_kind, "forced_pos": state.forced_pos,
+                    "low_entropy_run": state.low_entropy_run, "thinking_steps": state.thinking_steps,
+                    "has_concept": resumed.fed[-1] is not None,
+                    "switch_mode": 0, "switch_stay": 0, "switch_reference": 0.0, "switch_count": 0,
+                    "switch_inject": -1, **switch,
+                    "recent": list(state.recent)} == expected
         # Every position fed a concept token is rebuilt from that concept token.
         for fed, stored in zip(resumed.fed, concepts):
             assert (fed is None) == (stored is None)

@@ -83,3 +83,82 @@ def test_explicit_steps_write_and_feed_the_sampled_token_and_the_cap_ends_thinki
     assert modes[:8] == MODES
     assert kinds[:8] == [KIND_THINK] * 8 and kinds[8] == KIND_METHOD_END + SWITCH
     assert table.phase[1] == PHASE_FORCING
+
+
+def run_table(settings, entropies, vocabulary=None, vocab=8):
+    """The switch method's steps in the table; returns (token, kind, ids, weights, mode) per step."""
+    from sglang_soft_thinking.methods.base import Vocabulary
+
+    table = SoftThinkingTable(2, k_max=6, device="cpu")
+    table.admit([1], [settings])
+    width = settings.input_width
+    seen = []
+    for h in entropies:
+        result = soft_step(table, torch.tensor([1]), entropy_logits(h, vocab).unsqueeze(0),
+                           all_rows(1, width, vocab, method=SWITCH), vocabulary=vocabulary or Vocabulary())
+        seen.append((result.tokens.item(), result.kinds.item(), result.ids[0].tolist(), result.weights[0].tolist(),
+                     table.switch_mode[1].item()))
+    return table, seen
+
+
+def test_two_stage_cap_writes_the_think_end_string_and_switching_goes_on():
+    """The authors' cap: from the first cap switch (cap 1: the first switch) to twice the
+    cap, each latent -> explicit switch writes the think-end string next, which ends nothing;
+    the switch past twice the cap ends thinking."""
+    settings = request_settings(method=SWITCH, window_size=2, max_switch_count=1, cap_stages=2, top_k=1,
+                                max_topk=3, think_end_ids=[6, 7])
+    table, seen = run_table(settings, ENTROPIES + [1.0, 1.6, 0.4, 1.0])
+    tokens, kinds = [s[0] for s in seen], [s[1] for s in seen]
+    # Step 2 is the first switch (count 1 = the cap): steps 3-4 write 6, 7 and thinking goes on.
+    assert tokens[3:5] == [6, 7] and kinds[3:5] == [KIND_THINK, KIND_THINK]
+    # Step 7 is the second switch (count 2 = twice the cap): 6, 7 again at steps 8-9 (step 9
+    # turns latent: the injection goes on whatever the mode).
+    assert tokens[8:10] == [6, 7] and kinds[8:10] == [KIND_THINK, KIND_THINK]
+    # Step 10 is the third switch (past twice the cap): it ends thinking; the forced string follows.
+    assert kinds[:11] == [KIND_THINK] * 11 and kinds[11] == KIND_METHOD_END + SWITCH and tokens[11] == 6
+    one_stage = request_settings(method=SWITCH, window_size=2, max_switch_count=1, top_k=1, max_topk=3,
+                                 think_end_ids=[6, 7])
+    table, seen = run_table(one_stage, ENTROPIES)
+    assert [s[1] for s in seen][:5] == [KIND_THINK] * 3 + [KIND_METHOD_END + SWITCH] * 2
+
+
+def test_math_tokens_are_fed_explicitly_and_the_first_input_blends_a_newline():
+    from sglang_soft_thinking.methods.base import Vocabulary
+
+    math = torch.zeros(8, dtype=torch.bool)
+    math[1] = True  # token 1, the most likely one, is a "digit"
+    vocabulary = Vocabulary(masks={"math": math}, tokens={"newline": 5})
+    settings = request_settings(method=SWITCH, window_size=2, top_k=1, max_topk=3, think_end_ids=[6, 7],
+                                explicit_tokens="math", first_blend=0.1)
+    _, seen = run_table(settings, [1.0, 1.2], vocabulary)
+    # Every written token is 1, a maths token: each step feeds it alone, in latent mode too.
+    assert [s[4] for s in seen] == [L, L]
+    assert all(s[2][0] == 1 and s[3][0] == 1.0 and sum(s[3][1:]) == 0 for s in seen)
+    plain = request_settings(method=SWITCH, window_size=2, top_k=1, max_topk=3, think_end_ids=[6, 7],
+                             first_blend=0.1)
+    _, seen = run_table(plain, [1.0, 1.2], vocabulary)
+    first, second = ({i: w for i, w in zip(s[2], s[3]) if w > 0} for s in seen)
+    assert abs(first[5] - 0.1) < 1e-6 and abs(sum(first.values()) - 1) < 1e-6, "0.9 concept + 0.1 newline"
+    assert 5 not in second or second[5] < 0.05, "only the first step blends"
+
+
+def test_the_authors_preset_sets_their_options():
+    from sglang_soft_thinking.params import SoftThinkingParams
+
+    params = SoftThinkingParams.parse({"method": "switch", "switch_preset": "authors", "first_blend": 0.2})
+    assert (params.window_size, params.explicit_tokens, params.cap_stages, params.min_p_absolute) == (
+        512, "math", 2, True)
+    assert params.first_blend == 0.2, "a value the request gives wins over the preset"
+    assert SoftThinkingParams.parse({"method": "switch"}).cap_stages == 1
+
+
+def test_an_absolute_min_p_is_a_floor_on_the_cut_distribution():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    full = torch.tensor([C.TOP_K_ALL])
+    relative = C.prefix_keep_mask(probs, full, torch.tensor([1.0]), torch.tensor([0.2]))
+    absolute = C.prefix_keep_mask(probs, full, torch.tensor([1.0]), torch.tensor([0.2]), torch.tensor([True]))
+    assert relative.tolist() == [[True, True, True, False]]  # p >= 0.2 * 0.5
+    assert absolute.tolist() == [[True, True, False, False]]  # p >= 0.2
+    # With top-k 2 the floor applies to the renormalised pair: 0.3 / 0.8 >= 0.2 stays.
+    top2 = C.prefix_keep_mask(probs, torch.tensor([2]), torch.tensor([1.0]), torch.tensor([0.4]), torch.tensor([True]))
+    assert top2.tolist() == [[True, False, False, False]]  # 0.3 / 0.8 = 0.375 < 0.4

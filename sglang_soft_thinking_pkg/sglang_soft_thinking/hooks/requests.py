@@ -110,6 +110,8 @@ def resolve_batch(scheduler, batch) -> None:
             fail_request(req, "the plugin's state table does not exist in this scheduler "
                               "(its hooks are not in place)")
             settings = None
+        if settings is not None:
+            runtime.get().ensure_vocabulary(scheduler.tokenizer)
         setattr(req, SETTINGS_ATTR, settings)
 
 

@@ -130,7 +130,7 @@ def _soft_rows_step(table, plan, rows, logits, positions) -> StepResult | None:
         if plan.extend_inputs is not None and not plan.extend_applied:
             missed = torch.ones_like(missed)  # the embedding hook never put the concept tokens in
         result = soft_step(table, soft_rows, logits.index_select(0, index), soft,
-                           positions.index_select(0, index), failed=missed)
+                           positions.index_select(0, index), failed=missed, vocabulary=runtime.get().vocabulary)
         _check_ranks(result)
         return result
     except Exception as error:  # a fault here costs the batch's soft requests, not the server

@@ -14,7 +14,9 @@ to the text. It declares:
   itself ends thinking) and :meth:`Method.width` (columns of the input it feeds);
 * :meth:`Method.step`, a pure-tensor function of a :class:`ThinkingView` returning a
   :class:`Thought`; and, for a method with state, :meth:`Method.advance`, the part of the
-  step that moves its state, which is also what replays a retracted request (resume.py).
+  step that moves its state, which is also what replays a retracted request (resume.py);
+* the model's tokens it needs, if any (:meth:`Method.token_sets`, :meth:`Method.tokens`),
+  found once from the tokenizer (:func:`vocabulary_of`).
 
 No SGLang import. The phase machine (phases.py) is not the method's business: it decides,
 from the thought, when thinking ends and what is written after it.
@@ -56,7 +58,17 @@ class Thought:
     token: torch.Tensor  # [N] the token written to the text
     discrete: torch.Tensor  # [N] bool: the next input is ``token`` itself (as is any one-hot input)
     end: torch.Tensor | None = None  # [N] bool: the method ends thinking now (``end_reason``)
+    hold_end: torch.Tensor | None = None  # [N] bool: ``token`` does not count toward the think-end string
     state: dict[str, torch.Tensor] = field(default_factory=dict)  # its state after the step
+
+
+@dataclass
+class Advance:
+    """What a method's state step decides (:meth:`Method.advance`), per row."""
+
+    state: dict[str, torch.Tensor]  # its state after the step
+    end: torch.Tensor | None = None  # [N] bool: the method ends thinking at this step
+    hold_end: torch.Tensor | None = None  # [N] bool: this step's token is the method's own (Thought.hold_end)
 
 
 class ThinkingView:
@@ -66,8 +78,10 @@ class ThinkingView:
 
     def __init__(self, *, logits: torch.Tensor, prefix: C.Prefix, settings: Callable[[str], torch.Tensor],
                  state: dict[str, torch.Tensor], draws: RowDraws, first: torch.Tensor, k_used: int,
-                 fetch_k_think: int, noise_kinds: frozenset[int], samples_vocabulary: bool):
+                 fetch_k_think: int, noise_kinds: frozenset[int], samples_vocabulary: bool,
+                 vocabulary: "Vocabulary | None" = None):
         self.logits, self.prefix, self.state, self.draws = logits, prefix, state, draws
+        self.vocabulary = vocabulary  # the model's named token sets and tokens (methods that need them)
         self.first = first  # [N] bool: the request's first thinking step
         self.k_used = k_used  # columns of the widest input among these rows
         self._setting, self._fetch_k, self._noise_kinds = settings, fetch_k_think, noise_kinds
@@ -98,7 +112,7 @@ class ThinkingView:
             self._concept = concept
         return self._concept
 
-    def sample(self, count: int = 1) -> torch.Tensor:
+    def sample(self, count: int = 1, min_p_absolute: torch.Tensor | None = None) -> torch.Tensor:
         """``count`` tokens drawn independently, with replacement, from the thinking
         distribution (DESIGN §4 steps 1 and 3, as plain decoding samples): [N, count].
 
@@ -113,7 +127,7 @@ class ThinkingView:
         sorted_ids = self.prefix.ids[:, :self._fetch_k]
         scaled = self.logits.float().gather(1, sorted_ids) / temperature.float().unsqueeze(1)
         probs = torch.softmax(scaled, dim=-1)
-        weights = C.renormalise(probs * C.prefix_keep_mask(probs, top_k, top_p, min_p))  # [N, F]
+        weights = C.renormalise(probs * C.prefix_keep_mask(probs, top_k, top_p, min_p, min_p_absolute))  # [N, F]
         uniform = stream_uniforms(self.draws.seeds, self.draws.positions, weights.shape[1], streams)
         gumbel = -torch.log(-torch.log(uniform))  # [N, count, F]
         scores = torch.where(weights.unsqueeze(1) > 0, torch.log(weights).unsqueeze(1) + gumbel,
@@ -121,9 +135,36 @@ class ThinkingView:
         sampled = sorted_ids.gather(1, scores.argmax(dim=-1))  # [N, count]
         if self._samples_vocabulary:
             firsts = stream_uniforms(self.draws.seeds, self.draws.positions, 1, streams)[:, :, 0]
-            whole = C.sample_vocabulary(self.prefix.vocab_probs, min_p, firsts)
+            whole = C.sample_vocabulary(self.prefix.vocab_probs, min_p, firsts, min_p_absolute)
             sampled = torch.where(samples_unsorted(top_k, top_p).unsqueeze(1), whole, sampled)
         return sampled
+
+
+@dataclass
+class Vocabulary:
+    """The model's tokens some methods need, found once from its tokenizer: named sets as
+    boolean masks over the vocabulary ([V] on the table's device) and named single tokens."""
+
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    def contains(self, name: str, ids: torch.Tensor) -> torch.Tensor:
+        """Whether each id is in the set ``name`` (ids past the mask: not)."""
+        mask = self.masks[name]
+        return mask[ids.clamp(0, mask.shape[0] - 1)] & (ids < mask.shape[0])
+
+
+def vocabulary_of(methods, tokenizer, device) -> Vocabulary:
+    """Every method's named token sets (as masks on ``device``) and tokens, from the tokenizer."""
+    vocabulary = Vocabulary()
+    size = len(tokenizer)
+    for method in methods:
+        for name, ids in method.token_sets(tokenizer).items():
+            mask = torch.zeros(size, dtype=torch.bool)
+            mask[[i for i in ids if i < size]] = True
+            vocabulary.masks[name] = mask.to(device)
+        vocabulary.tokens.update(method.tokens(tokenizer))
+    return vocabulary
 
 
 class Method:
@@ -141,15 +182,23 @@ class Method:
         """Columns of the input the method feeds (the concept token's by default)."""
         return settings.max_topk
 
+    def token_sets(self, tokenizer) -> dict[str, list[int]]:
+        """Named sets of the model's token ids the method's step looks tokens up in."""
+        return {}
+
+    def tokens(self, tokenizer) -> dict[str, int]:
+        """Named single tokens of the model the method's step feeds."""
+        return {}
+
     def step(self, view: ThinkingView) -> Thought:
         raise NotImplementedError
 
     def advance(self, state: dict[str, torch.Tensor], entropy: torch.Tensor, first: torch.Tensor,
-                setting: Callable[[str], torch.Tensor]):
-        """How the method's state moves at a thinking step whose entropy is ``entropy``:
-        ``(new state, end [N] bool or None)``. Used by :meth:`step` and, from a request's
-        records, by the replay after a retraction; a method without state has nothing to do."""
-        return state, None
+                setting: Callable[[str], torch.Tensor]) -> Advance:
+        """How the method's state moves at a thinking step whose entropy is ``entropy``.
+        Used by :meth:`step` and, from a request's records, by the replay after a
+        retraction; a method without state has nothing to do."""
+        return Advance(state)
 
 
 def widen(columns: torch.Tensor, width: int) -> torch.Tensor:
