@@ -40,7 +40,7 @@ class ServerMetrics:
             "generated tokens before the answer (think-end string included), soft or plain",
             registry=r)
         self.concept_steps = Counter("softthink_concept_token_steps",
-                                     "decode steps that fed a concept token", registry=r)
+                                     "thinking steps of soft-thinking requests (any method)", registry=r)
         self.cold_stops = Counter("softthink_cold_stops",
                                   "choices whose thinking Cold Stop ended", registry=r)
         self.soft_thinking_errors = Counter(
