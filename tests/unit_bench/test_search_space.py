@@ -80,3 +80,19 @@ def test_a_space_across_methods_leaves_out_the_combinations_the_model_refuses():
         ("concept", True), ("concept", False), ("mixture_of_inputs", True)]
     with pytest.raises(SpaceError, match="noise"):
         expand({"method": ["mixture_of_inputs"], "noise": [{"type": "gumbel"}]}, BASE, "grid", None)
+
+
+def test_every_method_and_its_parameters_can_be_searched():
+    """A space over the methods of the seam and their own parameters: combinations the
+    parameter model refuses (noise on a method that feeds no concept token) are left out."""
+    from benchmarks.search_space import expand, validate_space
+
+    space = {"method": ["concept", "think_router", "multiplex", "discrete"], "tau": [0.4, 0.8],
+             "noise": [None, {"type": "gumbel", "temperature": 0.5}]}
+    base = SoftThinkingParams()
+    validate_space(space, base)
+    trials = expand(space, base, "grid", 100, 0)
+    seen = {(t.params.method, t.params.tau, t.params.noise is not None) for t in trials}
+    assert ("think_router", 0.8, True) in seen and ("multiplex", 0.4, False) in seen
+    assert not any(noisy and method in ("multiplex", "discrete") for method, _, noisy in seen)
+    assert len(trials) == 12
