@@ -121,7 +121,8 @@ def _openai_routes() -> APIRouter:
                 handle, job, handle.model_name, body.include_usage, _observer(request, job),
                 request.app.state.metrics.observe_error))
         results = await _generate(request, job)
-        response = chat_completion(job, handle.model_name, results, handle.tokenizer)
+        response = chat_completion(job, handle.model_name, results, handle.tokenizer,
+                                   handle.think_markers)
         _observer(request, job)(results)  # after the split, which counts reasoning tokens
         return _json(response)
 
