@@ -26,7 +26,7 @@ from server.protocol import SamplingFields
 from server.settings import ServerSettings
 from server.soft_thinking import custom_params
 from server.softcot import generate_with_overrides
-from server.think_markers import ThinkMarkers, ThinkMarkersError, find_think_markers
+from server.think_markers import ThinkMarkers, find_think_markers
 
 logger = logging.getLogger(__name__)
 
@@ -138,10 +138,8 @@ class EngineHandle:
         refuse_cpu_tensor_parallelism(engine_args)
         bind_cpu_ranks(engine_args)
         tokenizer = AutoTokenizer.from_pretrained(model_path)
-        try:  # before the engine starts, so that markers that do not fit fail fast
-            markers = find_think_markers(tokenizer, settings.think_markers)
-        except ThinkMarkersError as error:
-            raise EngineStartError(str(error)) from None
+        # Before the engine starts, so that markers that do not fit (ThinkMarkersError) fail fast.
+        markers = find_think_markers(tokenizer, settings.think_markers)
         try:
             engine = sglang.Engine(**engine_args)
         except ValueError as error:  # SGLang or the plugin refused the options
