@@ -45,6 +45,11 @@ class ThinkMarkers:
         start = prompt_text.rfind(self.start)
         return start >= 0 and prompt_text.find(self.end, start + len(self.start)) < 0
 
+    def closed_by(self, prompt_text: str) -> bool:
+        """Whether the prompt ends with a closed thinking block, so that the model answers
+        at once (Qwen3's template with ``enable_thinking`` false)."""
+        return prompt_text.rstrip().endswith(self.end)
+
 
 def _encode(tokenizer, text: str) -> tuple[int, ...]:
     return tuple(tokenizer.encode(text, add_special_tokens=False))

@@ -85,3 +85,10 @@ def test_soft_request_with_a_budget_is_split_at_the_records(client):
     assert choice.soft_thinking == {"thinking_tokens": BUDGET + 1, "end_reason": "budget"}
     assert response.usage.completion_tokens_details.reasoning_tokens == BUDGET + 1
 
+
+def test_soft_request_with_thinking_off_is_refused(client):
+    with pytest.raises(openai.BadRequestError) as error:
+        chat(client, enable_thinking=False, temperature=0.6,
+             extra_body={"soft_thinking": {"max_thinking_tokens": BUDGET}})
+    assert error.value.body["param"] == "soft_thinking"
+    assert "closed thinking" in error.value.body["message"]

@@ -68,6 +68,7 @@ def test_each_family_has_its_markers_found_and_its_prompt_read(tokenizers, famil
     assert (len(markers.start_ids) == 1) == MARKER_STYLES[style]
     prompt = tokenizer.decode(job_for(tokenizer, family).prompts[0], skip_special_tokens=False)
     assert markers.opened_by(prompt) == FAMILIES[family][2]
+    assert markers.closed_by(prompt) == (family == "qwen3_no_thinking")
 
 
 @pytest.mark.parametrize("style", MARKER_STYLES)
