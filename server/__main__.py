@@ -73,10 +73,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     from server.engine import EngineStartError
+    from server.think_markers import ThinkMarkersError
 
     try:
         serve(settings, softcot)
-    except EngineStartError as error:
+    except (EngineStartError, ThinkMarkersError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

@@ -114,6 +114,8 @@ def _openai_routes() -> APIRouter:
             messages, question = softcot.base_messages(messages)
         prompt = handle.chat_input_ids(messages, body.chat_template_kwargs)
         job = _job(request, body, [prompt], "messages", arrival)
+        if job.soft is not None:
+            _refuse_closed_thinking(handle, prompt)
         if is_softcot:
             job.embed_overrides = [await softcot.overrides(question, prompt)]
         if body.stream:
@@ -121,7 +123,8 @@ def _openai_routes() -> APIRouter:
                 handle, job, handle.model_name, body.include_usage, _observer(request, job),
                 request.app.state.metrics.observe_error))
         results = await _generate(request, job)
-        response = chat_completion(job, handle.model_name, results, handle.tokenizer)
+        response = chat_completion(job, handle.model_name, results, handle.tokenizer,
+                                   handle.think_markers)
         _observer(request, job)(results)  # after the split, which counts reasoning tokens
         return _json(response)
 
@@ -174,6 +177,18 @@ def _observer(request: Request, job: GenerationJob) -> Callable[[list[ChoiceResu
     """What counts a job's finished choices in the metrics."""
     metrics: ServerMetrics = request.app.state.metrics
     return partial(metrics.observe_choices, n=job.n)
+
+
+def _refuse_closed_thinking(handle: EngineHandle, prompt: list[int]) -> None:
+    """A soft-thinking request needs a prompt that leaves thinking to the model: one whose
+    template closed it (an empty think block) would have the engine think over the answer."""
+    markers = handle.think_markers
+    if markers is not None and markers.closed_by(handle.tokenizer.decode(
+            prompt, skip_special_tokens=False, clean_up_tokenization_spaces=False)):
+        raise invalid_request(
+            f"soft_thinking: the chat template closed thinking in the prompt (it ends with "
+            f"{markers.end!r}, as with chat_template_kwargs enable_thinking false); let the "
+            f"model think, or send soft_thinking.enabled false", "soft_thinking")
 
 
 def _job(request: Request, body: SamplingFields, prompts: list[list[int]],

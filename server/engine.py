@@ -1,8 +1,9 @@
 """The in-process SGLang engine and what the routes ask of it.
 
-:class:`EngineHandle` owns the ``sglang.Engine`` and the model's tokenizer: it turns
-messages and prompts into token ids, checks lengths against the context, runs a
-:class:`GenerationJob` (all its choices at once, whole or streamed) and aborts one.
+:class:`EngineHandle` owns the ``sglang.Engine``, the model's tokenizer and its think
+markers (:mod:`server.think_markers`): it turns messages and prompts into token ids,
+checks lengths against the context, runs a :class:`GenerationJob` (all its choices at
+once, whole or streamed) and aborts one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from server.protocol import SamplingFields
 from server.settings import ServerSettings
 from server.soft_thinking import custom_params
 from server.softcot import generate_with_overrides
+from server.think_markers import ThinkMarkers, find_think_markers
 
 logger = logging.getLogger(__name__)
 
@@ -108,9 +110,11 @@ def build_sampling_params(request: SamplingFields, soft: SoftThinkingParams | No
 
 
 class EngineHandle:
-    def __init__(self, engine, tokenizer, model_name: str, context_len: int):
+    def __init__(self, engine, tokenizer, model_name: str, context_len: int,
+                 think_markers: ThinkMarkers | None = None):
         self.engine = engine
         self.tokenizer = tokenizer
+        self.think_markers = think_markers
         self.model_name = model_name
         self.context_len = context_len
         self._token_texts: dict[int, str] = {}
@@ -133,14 +137,16 @@ class EngineHandle:
         engine_args = {k: v for k, v in engine_args.items() if v is not None}
         refuse_cpu_tensor_parallelism(engine_args)
         bind_cpu_ranks(engine_args)
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        # Before the engine starts, so that markers that do not fit (ThinkMarkersError) fail fast.
+        markers = find_think_markers(tokenizer, settings.think_markers)
         try:
             engine = sglang.Engine(**engine_args)
         except ValueError as error:  # SGLang or the plugin refused the options
             logger.debug("the engine did not start", exc_info=True)
             raise EngineStartError(str(error)) from None
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
         context_len = engine.tokenizer_manager.context_len
-        return cls(engine, tokenizer, settings.model_name(), context_len)
+        return cls(engine, tokenizer, settings.model_name(), context_len, markers)
 
     def shutdown(self) -> None:
         self.engine.shutdown()

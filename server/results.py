@@ -24,6 +24,7 @@ from server.protocol import (
     Usage,
 )
 from server.reasoning import NewTokens, new_tokens, reasoning_splitter
+from server.think_markers import ThinkMarkers
 
 
 @dataclass
@@ -103,9 +104,10 @@ def usage_of(job: GenerationJob, results: list[ChoiceResult]) -> Usage:
                  completion_tokens_details=details)
 
 
-def assistant_message(job: GenerationJob, result: ChoiceResult, tokenizer) -> AssistantMessage:
+def assistant_message(job: GenerationJob, result: ChoiceResult, tokenizer,
+                      markers: ThinkMarkers | None) -> AssistantMessage:
     """The choice's message; a choice that thinks has its reasoning split from its answer."""
-    splitter = reasoning_splitter(job, result.index, tokenizer)
+    splitter = reasoning_splitter(job, result.index, tokenizer, markers)
     if splitter is None:
         return AssistantMessage(content=result.text)
     tokens = result.tokens
@@ -115,10 +117,11 @@ def assistant_message(job: GenerationJob, result: ChoiceResult, tokenizer) -> As
 
 
 def chat_completion(job: GenerationJob, model: str, results: list[ChoiceResult],
-                    tokenizer) -> ChatCompletion:
-    """``tokenizer`` (the model's) detokenizes the reasoning and the answer."""
+                    tokenizer, markers: ThinkMarkers | None) -> ChatCompletion:
+    """``tokenizer`` (the model's) detokenizes the reasoning and the answer; ``markers``
+    are the model's think markers."""
     choices = [ChatChoice(index=r.index, finish_reason=r.finish_reason, soft_thinking=r.soft_json(),
-                          message=assistant_message(job, r, tokenizer),
+                          message=assistant_message(job, r, tokenizer, markers),
                           logprobs=None if r.logprobs is None else chat_logprobs(r.logprobs))
                for r in results]
     return ChatCompletion(id=f"chatcmpl-{job.rid}", model=model, choices=choices,

@@ -15,7 +15,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sglang_soft_thinking.checks import INTERVAL_ENV as TP_CHECK_INTERVAL_ENV
 
@@ -61,6 +61,11 @@ class ServerSettings(BaseModel):
         None, description="default soft-thinking parameters, a JSON/YAML file (e.g. the "
                           "recommended_soft_thinking.json of benchmarks.tune), for requests "
                           "that send none; a request opts out with soft_thinking.enabled false")
+    think_markers: tuple[str, str] | None = Field(
+        None, description="the markers the model thinks between, e.g. '<think>' '</think>' "
+                          "(default: <think> </think> when each is one token of the vocabulary "
+                          "or the chat template writes both, else none)",
+        json_schema_extra={"metavar": ("START", "END")})
     softcot_assistant: Path | None = Field(
         None, description="SoftCoT: the assistant model folder (with --softcot-projection)")
     softcot_projection: Path | None = Field(
@@ -70,6 +75,13 @@ class ServerSettings(BaseModel):
     engine_options: dict[str, Any] = Field(
         default_factory=dict, description="the SGLang server options given on the command "
                                           "line, by ServerArgs field name")
+
+    @field_validator("think_markers")
+    @classmethod
+    def _markers_differ(cls, markers: tuple[str, str] | None) -> tuple[str, str] | None:
+        if markers is not None and (not all(markers) or markers[0] == markers[1]):
+            raise ValueError("give two different, non-empty markers: START END")
+        return markers
 
     def resolved_model_path(self) -> Path:
         path = self.model_path if self.model_path is not None else default_model_dir()
@@ -87,14 +99,18 @@ class ServerSettings(BaseModel):
             os.environ[TP_CHECK_INTERVAL_ENV] = str(self.rank_check_interval)
 
 
-def _flag_type(annotation) -> tuple[type, tuple | None]:
-    """The argparse type (and choices) of a field annotation such as ``int | None``."""
+def _flag_type(annotation) -> tuple[type, tuple | None, int | None]:
+    """The argparse type, choices and number of values of a field annotation such as
+    ``int | None`` or ``tuple[str, str] | None``."""
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
         annotation = args[0]
     if typing.get_origin(annotation) is Literal:
-        return str, typing.get_args(annotation)
-    return annotation, None
+        return str, typing.get_args(annotation), None
+    if typing.get_origin(annotation) is tuple:
+        items = typing.get_args(annotation)
+        return items[0], None, len(items)
+    return annotation, None, None
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
@@ -108,14 +124,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     for name, field in ServerSettings.model_fields.items():
         if name in NOT_FLAGS:
             continue
-        flag_type, choices = _flag_type(field.annotation)
+        flag_type, choices, nargs = _flag_type(field.annotation)
         default = field.default
         help_text = field.description or ""
         if default is not None:
             help_text += f" (default: {default})"
-        flags = [f"--{name.replace('_', '-')}", *(field.json_schema_extra or {}).get("aliases", [])]
-        own.add_argument(*flags, dest=name, type=flag_type, choices=choices,
-                         default=argparse.SUPPRESS, help=help_text)
+        extra = field.json_schema_extra or {}
+        flags = [f"--{name.replace('_', '-')}", *extra.get("aliases", [])]
+        own.add_argument(*flags, dest=name, type=flag_type, choices=choices, nargs=nargs,
+                         metavar=extra.get("metavar"), default=argparse.SUPPRESS,
+                         help=help_text)
         own_flags.update(flags)
     own_dests = set(ServerSettings.model_fields) - NOT_FLAGS
     return parser, add_sglang_options(parser, own_flags, own_dests)

@@ -1,7 +1,7 @@
 """Server-sent events for ``stream: true``: chat and text completion chunks, then ``[DONE]``.
 
 The engine's outputs are cumulative; each chunk carries the text added since the last
-one. A chat choice that thinks (soft thinking, or a model with a thinking template) sends
+one. A chat choice that thinks (soft thinking, or a model with think markers) sends
 ``reasoning_content`` deltas as its thinking tokens come, then ``content`` deltas: the
 split follows its tokens, as for a whole response (:mod:`server.reasoning`).
 The final chunk of each choice has its ``finish_reason`` (and ``soft_thinking``, its
@@ -135,7 +135,8 @@ def chat_events(handle: EngineHandle, job: GenerationJob, model: str,
                 on_error: OnError | None = None) -> AsyncIterator[str]:
     created, chunk_id = int(time.time()), f"chatcmpl-{job.rid}"
     results: list[ChoiceResult] = []
-    splitters = [reasoning_splitter(job, i, handle.tokenizer) for i in range(job.num_choices)]
+    splitters = [reasoning_splitter(job, i, handle.tokenizer, handle.think_markers)
+                 for i in range(job.num_choices)]
 
     def chunk(choices: list[ChatChunkChoice], usage: Usage | None = None) -> str:
         return sse(ChatCompletionChunk(id=chunk_id, created=created, model=model,

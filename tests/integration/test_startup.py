@@ -33,6 +33,13 @@ def test_bad_flag_value_is_a_clear_error():
     assert "--port" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_bad_think_markers_are_a_clear_error():
+    result = run_server("--think-markers", "<r>", "<r>", "--port", "1")
+    assert result.returncode == 2
+    assert "--think-markers" in result.stderr and "two different, non-empty" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
 def test_help_lists_every_setting():
     from server.settings import NOT_FLAGS, ServerSettings
 

@@ -1,88 +1,43 @@
-"""A model with a thinking template: plain and soft requests both have their thinking split out.
+"""DeepSeek-R1 distills and QwQ: templates that open ``<think>``; plain and soft requests split alike.
 
-The model is built here: the default model's tokenizer with ``<think>`` and ``</think>`` added
-as single tokens (as Qwen3's and the DeepSeek-R1 distills' are), a chat template whose
-generation prompt opens ``<think>`` (as DeepSeek-R1's does), and a one-layer random-weight
-Llama whose attention and MLP outputs are zero, so each next token depends on the current
-token alone. Its output layer is set so that the most likely successor of each token of a
-fixed chain is the next one: after the prompt's last token the model writes nineteen thinking
-words, ``</think>``, a three-word answer and its end-of-sequence token, by a margin of tens of
-nats, so greedy decoding and soft thinking (whose concept token is then almost one token)
-both follow the chain.
+The model is built here (tests/chain_model.py): the default model's tokenizer with
+``<think>`` and ``</think>`` added as single tokens, as these families have them, and a chat
+template that renders the DeepSeek-R1-like template, or the QwQ-like one with
+``chat_template_kwargs={"family": "qwq"}`` (tests/think_templates.py); both generation
+prompts end with ``<think>\\n``. After that newline the model writes nineteen thinking words,
+``</think>``, a blank line, a three-word answer and its end-of-sequence token.
 """
 
 from __future__ import annotations
 
-import shutil
-import sys
-
 import openai
 import pytest
-import torch
 
+from chain_model import save_chain_model, served, words
 from metrics_scrape import scrape
-from server_process import free_port, model_path, start_process
+from think_templates import DEEPSEEK_R1, MESSAGES, QWQ, family_tokenizer, prompt_ids, selectable
 
 THINKING = ("Let me think about this question carefully and then we can check each part of"
             " the sum once more")
 ANSWER = "Four it is"
-MESSAGES = [{"role": "user", "content": "What is 2 + 2?"}]
-GENERATION_PROMPT = "{{ '<|im_start|>assistant\n' }}"
-
-
-def words(tokenizer, text: str) -> list[int]:
-    ids = tokenizer.encode(text, add_special_tokens=False)
-    assert len(ids) == len(text.split()), f"each word of {text!r} is one token"
-    return ids
+THINKING_TOKENS = len(THINKING.split()) + 1  # the words and </think>
+FAMILIES = {"deepseek_r1": {}, "qwq": {"family": "qwq"}}  # chat_template_kwargs
+BUDGET = 6
 
 
 @pytest.fixture(scope="module")
-def thinking_model_path(tmp_path_factory):
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    path = tmp_path_factory.mktemp("tiny-thinking-model")
-    tokenizer = AutoTokenizer.from_pretrained(model_path())
-    tokenizer.add_tokens(["<think>", "</think>"])
-    assert GENERATION_PROMPT in tokenizer.chat_template
-    tokenizer.chat_template = tokenizer.chat_template.replace(
-        GENERATION_PROMPT, "{{ '<|im_start|>assistant\n<think>\n' }}")
-    newline, think_end = tokenizer.encode("\n</think>", add_special_tokens=False)
-    chain = [newline, *words(tokenizer, THINKING), think_end, *words(tokenizer, ANSWER),
-             tokenizer.eos_token_id]
-    assert len(set(chain)) == len(chain)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, rms_norm_eps=1e-6,
-                         tie_word_embeddings=False, architectures=["LlamaForCausalLM"],
-                         eos_token_id=tokenizer.eos_token_id, bos_token_id=tokenizer.bos_token_id)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(config)
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        embeddings = model.model.embed_tokens.weight
-        normed = embeddings * torch.rsqrt(embeddings.pow(2).mean(-1, keepdim=True) + 1e-6)
-        model.lm_head.weight.normal_(0.0, 0.01)
-        for token, successor in zip(chain, chain[1:]):
-            model.lm_head.weight[successor] += normed[token]
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def server(thinking_model_path):
-    port = free_port()
-    args = [sys.executable, "-m", "server", "--port", str(port), "--model-path",
-            str(thinking_model_path), "--max-total-tokens", "4096", "--dtype", "float32"]
-    proc = start_process(args, port, "thinking-model")
-    try:
-        proc.wait_healthy()
+def server(tmp_path_factory):
+    path = tmp_path_factory.mktemp("tiny-r1-qwq-model")
+    tokenizer = family_tokenizer(selectable({"deepseek_r1": DEEPSEEK_R1, "qwq": QWQ}))
+    newline, think_end, blank_line = tokenizer.encode("\n</think>\n\n", add_special_tokens=False)
+    for kwargs in FAMILIES.values():
+        assert prompt_ids(tokenizer, **kwargs)[-2:] == [
+            tokenizer.convert_tokens_to_ids("<think>"), newline]
+    chain = [newline, *words(tokenizer, THINKING), think_end, blank_line,
+             *words(tokenizer, ANSWER), tokenizer.eos_token_id]
+    save_chain_model(path, tokenizer, chain)
+    with served(path, "r1-qwq-model") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +45,11 @@ def client(server):
     return openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0, timeout=300)
 
 
-def chat(client, stream=False, **kwargs):
+def chat(client, family="deepseek_r1", stream=False, extra_body=None, **kwargs):
+    body = {"chat_template_kwargs": FAMILIES[family], **(extra_body or {})}
     return client.chat.completions.create(model=client.models.list().data[0].id,
-                                          messages=MESSAGES, max_tokens=40, stream=stream,
-                                          **kwargs)
+                                          messages=MESSAGES, max_tokens=32, stream=stream,
+                                          extra_body=body, **kwargs)
 
 
 def streamed(chunks) -> tuple[list, list]:
@@ -102,38 +58,46 @@ def streamed(chunks) -> tuple[list, list]:
     return [c.choices[0].delta for c in chunks if c.choices], chunks
 
 
-def test_plain_request_has_its_thinking_in_reasoning_content(client):
-    response = chat(client, temperature=0)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_plain_request_has_its_thinking_in_reasoning_content(client, family):
+    response = chat(client, family, temperature=0)
     message = response.choices[0].message
-    assert message.reasoning_content == THINKING
-    assert message.content == ANSWER
+    assert (message.reasoning_content, message.content) == (THINKING, ANSWER)
     assert getattr(response.choices[0], "soft_thinking", None) is None
-    thinking_tokens = len(THINKING.split()) + 1  # the words and </think>
-    assert response.usage.completion_tokens_details.reasoning_tokens == thinking_tokens
+    assert response.usage.completion_tokens_details.reasoning_tokens == THINKING_TOKENS
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_soft_request_with_a_budget_is_split_at_the_records(client, family):
+    """The engine thinks ``BUDGET`` steps, writes ``</think>``, then the answer follows."""
+    soft = {"max_topk": 5, "max_thinking_tokens": BUDGET, "after_thinking": {"temperature": 0}}
+    response = chat(client, family, temperature=0.6, extra_body={"soft_thinking": soft})
+    choice = response.choices[0]
+    assert choice.message.reasoning_content == " ".join(THINKING.split()[:BUDGET])
+    assert choice.message.content == ANSWER
+    assert choice.soft_thinking == {"thinking_tokens": BUDGET + 1, "end_reason": "budget"}
+    assert response.usage.completion_tokens_details.reasoning_tokens == BUDGET + 1
 
 
 def test_plain_thinking_counts_in_the_thinking_tokens_metric(server, client):
     name = "softthink_thinking_tokens_total"
-    thinking_tokens = len(THINKING.split()) + 1
     for stream in (False, True):
         before = scrape(server).value(name)
         if stream:
             list(chat(client, stream=True, temperature=0))
         else:
             chat(client, temperature=0)
-        assert scrape(server).value(name) - before == thinking_tokens, f"stream={stream}"
+        assert scrape(server).value(name) - before == THINKING_TOKENS, f"stream={stream}"
 
 
 def test_plain_stream_sends_thinking_as_it_comes_and_splits_like_the_whole(client):
-    whole = chat(client, temperature=0)
     deltas, chunks = streamed(chat(client, stream=True, temperature=0,
                                    stream_options={"include_usage": True}))
     reasoning = [d.reasoning_content for d in deltas if getattr(d, "reasoning_content", None)]
-    assert "".join(reasoning) == whole.choices[0].message.reasoning_content
-    assert "".join(d.content or "" for d in deltas) == whole.choices[0].message.content
+    assert "".join(reasoning) == THINKING
+    assert "".join(d.content or "" for d in deltas) == ANSWER
     assert len(reasoning) > len(THINKING.split()) // 2, "thinking streams token by token"
-    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == \
-        whole.usage.completion_tokens_details.reasoning_tokens
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == THINKING_TOKENS
 
 
 def test_soft_request_streams_its_thinking_live(client):
@@ -148,7 +112,5 @@ def test_soft_request_streams_its_thinking_live(client):
     assert len(reasoning) > len(THINKING.split()) // 2, "thinking streams token by token"
     assert max(reasoning) < min(content)
     summary = [c for c in chunks if c.choices and c.choices[0].finish_reason][0].choices[0]
-    assert summary.soft_thinking == {"thinking_tokens": len(THINKING.split()) + 1,
-                                     "end_reason": "think_end"}
-    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == \
-        len(THINKING.split()) + 1
+    assert summary.soft_thinking == {"thinking_tokens": THINKING_TOKENS, "end_reason": "think_end"}
+    assert chunks[-1].usage.completion_tokens_details.reasoning_tokens == THINKING_TOKENS

@@ -7,14 +7,15 @@ choice splits alike.
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, THINK, THINK_END
 from transformers import AutoTokenizer
 
-from server.reasoning import ReasoningSplitter, TokenSorter, thinking_template
+from server.reasoning import ReasoningSplitter
+from server.think_markers import find_think_markers
+from server.token_sorter import TokenSorter
 from server_process import model_path
+from token_feeding import encode, engine_marks, every_slicing, run
 
 REASONING = "Let me add 12 and 7: café 🦜 漢字, so 19"
 ANSWER_TEXT = "\n\nThe answer is 19 ꙮ."
@@ -32,50 +33,9 @@ def thinking_tokenizer():
     return tokenizer
 
 
-def encode(tokenizer, text: str) -> list[int]:
-    return tokenizer.encode(text, add_special_tokens=False)
-
-
-def splitter_for(tokenizer, thinking=True, start_id=None, stop=(), end_id=None) -> ReasoningSplitter:
-    return ReasoningSplitter(TokenSorter(thinking, start_id, end_id),
+def splitter_for(tokenizer, thinking=True, start_ids=(), stop=(), end_ids=()) -> ReasoningSplitter:
+    return ReasoningSplitter(TokenSorter(thinking, start_ids, end_ids),
                              lambda ids: tokenizer.decode(ids, skip_special_tokens=True), stop)
-
-
-def engine_marks(ids: list[int], end: list[int]) -> tuple[list[str], list[int]]:
-    """The kinds and pending counts the engine records for a model that writes ``ids`` while
-    thinking (DESIGN §4): the token completing ``end`` is ``think_end``, the tokens after it
-    answer; a thinking token's pending count is the longest proper prefix of ``end`` that the
-    written tokens end with."""
-    kinds, pending = [], []
-    for i in range(len(ids)):
-        written = ids[:i + 1]
-        if THINK_END in kinds:
-            kinds.append(ANSWER)
-            pending.append(0)
-        elif written[-len(end):] == end:
-            kinds.append(THINK_END)
-            pending.append(0)
-        else:
-            kinds.append(THINK)
-            pending.append(max((m for m in range(1, len(end)) if written[-m:] == end[:m]), default=0))
-    return kinds, pending
-
-
-def run(splitter: ReasoningSplitter, ids: list[int], kinds: list | None, cuts=(),
-        matched=None, pending: list[int] | None = None) -> tuple[str, str, int]:
-    """Feeds the tokens in slices cut at ``cuts``; returns the streamed reasoning and content."""
-    bounds = [0, *sorted(cuts), len(ids)]
-    reasoning = content = ""
-
-    def part(values, start, stop=None):
-        return None if values is None else values[start:stop]
-
-    for start, stop in zip(bounds[:-2], bounds[1:-1]):
-        r, c = splitter.feed(ids[start:stop], part(kinds, start, stop), part(pending, start, stop))
-        reasoning, content = reasoning + r, content + c
-    r, c = splitter.finish(ids[bounds[-2]:], part(kinds, bounds[-2]), matched, part(pending, bounds[-2]))
-    assert (reasoning + r, content + c) == (splitter.reasoning or "", splitter.content or "")
-    return reasoning + r, content + c, splitter.reasoning_tokens
 
 
 def soft_choice(tokenizer, end_kind=BUDGET):
@@ -84,14 +44,6 @@ def soft_choice(tokenizer, end_kind=BUDGET):
                           encode(tokenizer, ANSWER_TEXT))
     kinds = [THINK] * len(think) + [end_kind] * len(end) + [ANSWER] * len(answer)
     return think + end + answer, kinds, end
-
-
-def every_slicing(ids):
-    rng = random.Random(0)
-    yield []
-    yield list(range(1, len(ids)))  # token by token
-    for _ in range(30):
-        yield rng.sample(range(1, len(ids)), k=rng.randint(1, min(8, len(ids) - 1)))
 
 
 @pytest.mark.parametrize("end_kind", [BUDGET, COLD_STOP])
@@ -173,32 +125,32 @@ def test_stop_token_is_left_out(tokenizer):
 
 
 def test_thinking_template_is_found_by_its_one_token_markers(tokenizer, thinking_tokenizer):
-    assert thinking_template(tokenizer) is None
-    template = thinking_template(thinking_tokenizer)
-    assert template.start_id == thinking_tokenizer.convert_tokens_to_ids("<think>")
-    assert template.end_id == thinking_tokenizer.convert_tokens_to_ids("</think>")
+    assert find_think_markers(tokenizer) is None
+    template = find_think_markers(thinking_tokenizer)
+    assert template.start_ids == (thinking_tokenizer.convert_tokens_to_ids("<think>"),)
+    assert template.end_ids == (thinking_tokenizer.convert_tokens_to_ids("</think>"),)
 
 
 @pytest.mark.parametrize("opened_by", ["prompt", "output"])
 def test_plain_choice_of_a_thinking_model_splits_at_its_end_token(thinking_tokenizer, opened_by):
-    template = thinking_template(thinking_tokenizer)
+    template = find_think_markers(thinking_tokenizer)
     text = f"{REASONING}</think>{ANSWER_TEXT}"
     if opened_by == "output":
         text = "<think>" + text
     ids = encode(thinking_tokenizer, text)
     for cuts in every_slicing(ids):
         splitter = splitter_for(thinking_tokenizer, thinking=opened_by == "prompt",
-                                start_id=template.start_id, end_id=template.end_id)
+                                start_ids=template.start_ids, end_ids=template.end_ids)
         reasoning, content, count = run(splitter, ids, None, cuts)
         assert (reasoning, content) == (REASONING, ANSWER_TEXT.lstrip("\n"))
         assert count == len(ids) - len(encode(thinking_tokenizer, ANSWER_TEXT))
 
 
 def test_plain_choice_that_does_not_think_is_all_content(thinking_tokenizer):
-    template = thinking_template(thinking_tokenizer)
+    template = find_think_markers(thinking_tokenizer)
     ids = encode(thinking_tokenizer, ANSWER_TEXT + " </think> later")
-    splitter = splitter_for(thinking_tokenizer, thinking=False, start_id=template.start_id,
-                            end_id=template.end_id)
+    splitter = splitter_for(thinking_tokenizer, thinking=False, start_ids=template.start_ids,
+                            end_ids=template.end_ids)
     reasoning, content, count = run(splitter, ids, None)
     assert splitter.reasoning is None and content == ANSWER_TEXT + " </think> later"
     assert count == 0

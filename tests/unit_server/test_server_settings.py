@@ -61,6 +61,21 @@ def test_our_flags_win_where_sglang_has_the_same_name():
     assert "--quantization" in help_text and "--enable-torch-compile" in help_text
 
 
+def test_think_markers_flag_takes_two_different_markers():
+    import pytest
+    from pydantic import ValidationError
+
+    from server.settings import build_parser
+
+    assert parse_settings([]).think_markers is None
+    settings = parse_settings(["--think-markers", "<reasoning>", "</reasoning>"])
+    assert settings.think_markers == ("<reasoning>", "</reasoning>")
+    for markers in (["", "</r>"], ["<r>", "<r>"]):
+        with pytest.raises(ValidationError, match="two different, non-empty markers"):
+            parse_settings(["--think-markers", *markers])
+    assert "--think-markers START END" in build_parser()[0].format_help()
+
+
 def test_a_config_file_gives_sglang_options_and_the_command_line_wins(tmp_path):
     config = tmp_path / "engine.yaml"
     config.write_text("chunked-prefill-size: 128\ncontext-length: 2048\nport: 9001\n")
