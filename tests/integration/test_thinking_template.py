@@ -14,14 +14,13 @@ both follow the chain.
 from __future__ import annotations
 
 import shutil
-import sys
 
 import openai
 import pytest
 import torch
 
 from metrics_scrape import scrape
-from server_process import free_port, model_path, start_process
+from server_process import model_path, serving
 
 THINKING = ("Let me think about this question carefully and then we can check each part of"
             " the sum once more")
@@ -74,15 +73,9 @@ def thinking_model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(thinking_model_path):
-    port = free_port()
-    args = [sys.executable, "-m", "server", "--port", str(port), "--model-path",
-            str(thinking_model_path), "--max-total-tokens", "4096", "--dtype", "float32"]
-    proc = start_process(args, port, "thinking-model")
-    try:
-        proc.wait_healthy()
+    with serving("--max-total-tokens", "4096", "--dtype", "float32", name="thinking-model",
+                 model=thinking_model_path) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
