@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 
 from sglang_soft_thinking import runtime
+from sglang_soft_thinking.hooks.model_check import check_model
 from sglang_soft_thinking.inputs import decode_inputs, extend_inputs
 from sglang_soft_thinking.runtime import PLAN_ATTR
 
@@ -52,6 +53,7 @@ def _before_init_graphs(model_runner, *args, **kwargs):
     rt = runtime.get()
     if getattr(model_runner, "is_draft_worker", False) or not model_runner.is_generation:
         return
+    check_model(model_runner)
     rt.input_embedding = _input_embedding_of(model_runner.model)
     if rt.input_embedding is None:
         raise RuntimeError("soft thinking: cannot find the model's input embedding module")
