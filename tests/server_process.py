@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from benchmarks.server_process import REPO_ROOT, ServerStartError, free_port
 from evaluation.locations import default_model_dir
 
 __all__ = ["REPO_ROOT", "STARTUP_TIMEOUT_S", "TEST_KV_TOKENS", "ServerProcess", "free_port",
-           "model_path", "running", "serving", "start_process"]
+           "ServerQueue", "model_path", "running", "serving", "start_process"]
 
 STARTUP_TIMEOUT_S = 300
 # The KV-cache size every test server gets (unset, SGLang sizes it from free memory).
@@ -77,3 +77,26 @@ def model_path() -> Path:
     override = os.environ.get("SOFTTHINK_TEST_MODEL_PATH")
     return Path(override) if override else default_model_dir()
 
+
+class ServerQueue:
+    """Servers a test module uses one after another, each started while the tests of the
+    one before it still run: a start is mostly SGLang importing itself in three processes,
+    which the other core does meanwhile.
+
+    ``order`` lists the servers' keys in the order the tests take them; ``start(key)``
+    starts one without waiting (``serving(..., wait=False)`` entered in an ``ExitStack``
+    that stops them all at the end).
+    """
+
+    def __init__(self, order: list[str], start: Callable[[str], ServerProcess]):
+        self.order, self.start = order, start
+        self.started: dict[str, ServerProcess] = {}
+
+    def take(self, key: str) -> ServerProcess:
+        """``key``'s server, started now unless it already was, not waited for; the next
+        one in the order is started too."""
+        following = self.order[self.order.index(key) + 1:] if key in self.order else []
+        for wanted in [key, *following[:1]]:
+            if wanted not in self.started:
+                self.started[wanted] = self.start(wanted)
+        return self.started[key]
