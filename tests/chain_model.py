@@ -8,11 +8,9 @@ decoding and soft thinking (whose concept token is then almost one token) both f
 
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 
-from server_process import free_port, start_process
+from server_process import serving
 
 
 def words(tokenizer, text: str) -> list[int]:
@@ -49,15 +47,6 @@ def save_chain_model(path: Path, tokenizer, chain: list[int]) -> None:
     tokenizer.save_pretrained(path)
 
 
-@contextmanager
 def served(path: Path, name: str, *flags: str):
     """``python -m server`` for the model at ``path``, in float32; stopped on exit."""
-    port = free_port()
-    args = [sys.executable, "-m", "server", "--port", str(port), "--model-path", str(path),
-            "--max-total-tokens", "4096", "--dtype", "float32", *flags]
-    proc = start_process(args, port, name)
-    try:
-        proc.wait_healthy()
-        yield proc
-    finally:
-        proc.stop()
+    return serving("--max-total-tokens", "4096", "--dtype", "float32", *flags, name=name, model=path)

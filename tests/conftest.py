@@ -5,28 +5,19 @@
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from server_process import TEST_KV_TOKENS, free_port, model_path, start_process
+from server_process import TEST_KV_TOKENS, model_path, serving
 
 
 @pytest.fixture(scope="session")
 def server():
     """``python -m server`` on a free port with an API key; stopped at the end of the session."""
-    port, api_key = free_port(), "test-key"
-    args = [sys.executable, "-m", "server", "--port", str(port), "--api-key", api_key,
-            "--max-total-tokens", str(TEST_KV_TOKENS), "--model-path", str(model_path()),
-            # float32 like the transformers reference the soft-thinking traces are compared with
-            # (see tests/integration/test_soft_thinking.py).
-            "--dtype", "float32"]
-    proc = start_process(args, port, "server", api_key)
-    try:
-        proc.wait_healthy()
+    # float32 like the transformers reference the soft-thinking traces are compared with
+    # (see tests/integration/test_soft_thinking.py).
+    with serving("--max-total-tokens", str(TEST_KV_TOKENS), "--dtype", "float32",
+                 name="server", api_key="test-key") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,23 +18,18 @@ import time
 
 import pytest
 
-from benchmarks.server_process import ServerProcess as RunningServer
 from scripts.check_engine_modes import (
-    PROMPTS, SOFT, Mode, generate, generate_body, output_mismatches, prompt_ids, soft_body, start_stock,
+    PROMPTS, SOFT, Mode, generate, generate_body, output_mismatches, prompt_ids, soft_body,
 )
-from server_process import REPO_ROOT, model_path
+from server_process import REPO_ROOT, ServerProcess, model_path, serving
 
 LONG_PROMPT = " ".join(f"Item {i}: the quick brown fox jumps over the lazy dog." for i in range(20))
 
 
-def start(mode: Mode, max_total_tokens: int = 16384) -> RunningServer:
-    server = start_stock(str(model_path()), mode, max_total_tokens=max_total_tokens)
-    try:
-        server.wait_healthy()
-    except RuntimeError as error:
-        server.stop()
-        pytest.fail(str(error))
-    return server
+def start(mode: Mode, max_total_tokens: int = 16384):
+    """Stock ``sglang.launch_server`` in float32 with ``mode``'s options and environment."""
+    return serving("--dtype", "float32", "--max-total-tokens", str(max_total_tokens), *mode.flags,
+                   name="modes", stock=True, env=mode.env)
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +39,8 @@ def prompts(tokenizer):
 
 @pytest.fixture(scope="module")
 def default_server():
-    server = start(Mode("default"))
-    yield server
-    server.stop()
+    with start(Mode("default")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +51,7 @@ def alone(default_server, prompts):
     return outputs[:len(prompts)], outputs[len(prompts):]
 
 
-def run_together(server: RunningServer, prompts, extra: list[dict] = ()) -> list[dict]:
+def run_together(server: ServerProcess, prompts, extra: list[dict] = ()) -> list[dict]:
     """The soft requests and some plain ones, all at once; returns the soft outputs.
 
     The plain prompts are shorter: SGLang retracts the requests with the fewest outputs
@@ -102,11 +96,8 @@ def test_overlap_scheduler_with_a_grammar_request_in_the_batch(default_server, p
 
 
 def test_retraction_every_few_steps_with_the_radix_cache(prompts, alone):
-    server = start(Mode("retract", env={"SGLANG_TEST_RETRACT": "1"}))
-    try:
+    with start(Mode("retract", env={"SGLANG_TEST_RETRACT": "1"})) as server:
         outputs = run_together(server, prompts)
-    finally:
-        server.stop()
     assert retractions(outputs) >= 3, "soft requests were retracted, some more than once"
     assert_agree(outputs, alone)
 
@@ -131,19 +122,16 @@ def test_retraction_under_memory_pressure_without_radix_cache_or_overlap(default
     """A KV pool too small for the requests SGLang admits on its estimate of their length."""
     bodies = [soft_body(i, p, max_new_tokens=48, ignore_eos=False) for i, p in enumerate(prompts)]
     expected = asyncio.run(generate(default_server.root_url, bodies, together=False))
-    server = start(Mode("pressure", ["--disable-radix-cache", "--disable-overlap-schedule",
-                                     "--schedule-conservativeness", "0.1"]), max_total_tokens=220)
-    try:
+    with start(Mode("pressure", ["--disable-radix-cache", "--disable-overlap-schedule",
+                                 "--schedule-conservativeness", "0.1"]), max_total_tokens=220) as server:
         outputs = asyncio.run(generate(server.root_url, bodies, together=True))
-    finally:
-        server.stop()
     assert retractions(outputs) > 0, "the KV pool was small enough to force retractions"
     assert_agree(outputs, (expected, alone[1]))
 
 
 def test_mixed_chunked_prefill_with_prompts_arriving_while_thinking(tokenizer, prompts, alone):
-    server = start(Mode("mixed", ["--enable-mixed-chunk", "--chunked-prefill-size", "64"],
-                        env={"SGLANG_ENABLE_DELAY_SAMPLE": "1"}))
+    mixed_mode = Mode("mixed", ["--enable-mixed-chunk", "--chunked-prefill-size", "64"],
+                      env={"SGLANG_ENABLE_DELAY_SAMPLE": "1"})
     long_bodies = [generate_body(list(tokenizer.encode(f"{i} {LONG_PROMPT}")), None, 8) for i in range(4)]
 
     async def soft_then_long_prompts():
@@ -153,11 +141,9 @@ def test_mixed_chunked_prefill_with_prompts_arriving_while_thinking(tokenizer, p
         late = await generate(server.root_url, long_bodies, True)
         return await soft, late
 
-    try:
+    with start(mixed_mode) as server:
         outputs, late = asyncio.run(soft_then_long_prompts())
         log = server.log()
-    finally:
-        server.stop()
     mixed = [int(n) for n in re.findall(r"Prefill batch.*#running-req: (\d+)", log)]
     assert any(n > 0 for n in mixed), "some prefill chunks ran mixed with decoding requests"
     assert all(out["meta_info"]["finish_reason"]["type"] == "length" for out in late)
@@ -166,12 +152,9 @@ def test_mixed_chunked_prefill_with_prompts_arriving_while_thinking(tokenizer, p
 
 def test_data_parallel_schedulers_each_keep_their_own_state(prompts, alone):
     # On a CPU SGLang wants each data-parallel rank bound to its own cores.
-    server = start(Mode("dp", ["--dp-size", "2"], env={"SGLANG_CPU_OMP_THREADS_BIND": "0|1"}),
-                   max_total_tokens=8192)
-    try:
+    with start(Mode("dp", ["--dp-size", "2"], env={"SGLANG_CPU_OMP_THREADS_BIND": "0|1"}),
+               max_total_tokens=8192) as server:
         outputs = run_together(server, prompts)
-    finally:
-        server.stop()
     assert {out["meta_info"]["dp_rank"] for out in outputs} == {0, 1}
     assert_agree(outputs, alone)
 

@@ -9,12 +9,11 @@ not mixed into its inputs. Both are sent among other soft and plain requests.
 from __future__ import annotations
 
 import asyncio
-import sys
 
 import openai
 import pytest
 
-from server_process import TEST_KV_TOKENS, free_port, model_path, start_process
+from server_process import TEST_KV_TOKENS, serving
 
 ADMIT_FAULT, MIX_FAULT = 4242, 4343
 SOFT = {"max_topk": 5, "max_thinking_tokens": 8, "early_stopping_entropy_threshold": 0}
@@ -23,16 +22,9 @@ MESSAGES = [{"role": "user", "content": "What is 12 times 7?"}]
 
 @pytest.fixture(scope="module")
 def faulty_server():
-    port = free_port()
-    args = [sys.executable, "-m", "server", "--port", str(port), "--max-total-tokens", str(TEST_KV_TOKENS),
-            "--model-path", str(model_path()), "--dtype", "float32"]
-    proc = start_process(args, port, "faults",
-                         env={"SOFTTHINK_TEST_FAULT": f"admit:{ADMIT_FAULT},skip_mix:{MIX_FAULT}"})
-    try:
-        proc.wait_healthy()
+    with serving("--max-total-tokens", str(TEST_KV_TOKENS), "--dtype", "float32", name="faults",
+                 env={"SOFTTHINK_TEST_FAULT": f"admit:{ADMIT_FAULT},skip_mix:{MIX_FAULT}"}) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def errors_counted(server) -> float:

@@ -27,8 +27,8 @@ def mixture(max_topk: int, beta: float) -> dict:
             "early_stopping_entropy_threshold": 0, "max_thinking_tokens": STEPS, "return_trace": True}
 
 
-def compare(trace: list[dict], reference) -> None:
-    assert len(trace) == len(reference.steps) == STEPS
+def compare(trace: list[dict], reference, num_steps: int = STEPS) -> None:
+    assert len(trace) == len(reference.steps) == num_steps
     for step, (ours, ref) in enumerate(zip(trace, reference.steps)):
         atol = TIGHT_ATOL if step < TIGHT_STEPS else LOOSE_ATOL
         context = f"step {step}: {ours} vs reference {ref}"

@@ -12,8 +12,8 @@ defaults.
 
 from __future__ import annotations
 
+import contextlib
 import json
-import subprocess
 import sys
 import time
 
@@ -22,7 +22,7 @@ import openai
 import pytest
 
 from metrics_scrape import scrape
-from server_process import free_port, model_path, start_process
+from server_process import free_port, running, serving
 
 WORKER_KV_TOKENS = 4096
 SOFT = {"max_topk": 5, "max_thinking_tokens": 6, "early_stopping_entropy_threshold": 0}
@@ -33,37 +33,26 @@ PROMPT = "Tom has 3 apples and buys 5 more. How many apples does he have?"
 def workers(tmp_path_factory):
     defaults = tmp_path_factory.mktemp("scale-out") / "soft.json"
     defaults.write_text(json.dumps(SOFT))
-    procs = []
-    try:
-        for _ in range(2):
-            port = free_port()
-            procs.append(start_process(
-                [sys.executable, "-m", "server", "--port", str(port), "--model-path",
-                 str(model_path()), "--max-total-tokens", str(WORKER_KV_TOKENS),
-                 "--soft-thinking", str(defaults)], port, "worker"))
+    with contextlib.ExitStack() as stack:
+        procs = [stack.enter_context(serving(
+            "--max-total-tokens", str(WORKER_KV_TOKENS), "--soft-thinking", str(defaults),
+            name="worker", wait=False)) for _ in range(2)]
         for proc in procs:  # both load at once
             proc.wait_healthy()
         yield procs
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 @pytest.fixture(scope="module")
 def router(workers):
     port = free_port()
     urls = [f"http://127.0.0.1:{w.port}" for w in workers]
-    proc = start_process(
-        [sys.executable, "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
-         "--port", str(port), "--worker-urls", *urls, "--policy", "round_robin",
-         "--health-check-interval-secs", "1", "--health-failure-threshold", "1",
-         "--health-check-timeout-secs", "2", "--retry-max-retries", "3"],
-        port, "router")
-    try:
+    args = [sys.executable, "-m", "sglang_router.launch_router", "--host", "127.0.0.1",
+            "--port", str(port), "--worker-urls", *urls, "--policy", "round_robin",
+            "--health-check-interval-secs", "1", "--health-failure-threshold", "1",
+            "--health-check-timeout-secs", "2", "--retry-max-retries", "3"]
+    with running(args, port, "router", wait=False) as proc:
         wait_for_workers(port, urls, proc)
         yield proc
-    finally:
-        proc.stop()
 
 
 def router_workers(port: int) -> list[dict]:

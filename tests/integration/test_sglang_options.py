@@ -17,23 +17,14 @@ import httpx
 import openai
 import pytest
 
-from server_process import REPO_ROOT, free_port, model_path, start_process
+from server_process import REPO_ROOT, free_port, model_path, serving
 
 SOFT = {"max_topk": 5, "min_p": 0.001, "max_thinking_tokens": 8,
         "early_stopping_entropy_threshold": 0, "return_trace": True}
 
 
 def start_server(*flags: str, kv_tokens: int = 4096):
-    port = free_port()
-    args = [sys.executable, "-m", "server", "--port", str(port), "--model-path",
-            str(model_path()), "--max-total-tokens", str(kv_tokens), *flags]
-    proc = start_process(args, port, "sglang-options")
-    try:
-        proc.wait_healthy()
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
+    return serving("--max-total-tokens", str(kv_tokens), *flags, name="sglang-options")
 
 
 def server_info(proc) -> dict:
@@ -44,9 +35,8 @@ def server_info(proc) -> dict:
 
 @pytest.fixture(scope="module")
 def chunked_server():
-    proc = start_server("--chunked-prefill-size", "64", "--context-length", "1024")
-    yield proc
-    proc.stop()
+    with start_server("--chunked-prefill-size", "64", "--context-length", "1024") as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +127,9 @@ def test_tensor_parallelism_without_cpu_kernels_stops_the_start_with_a_clear_mes
 def test_data_parallel_server_serves_soft_and_plain_requests_on_both_ranks():
     """``--dp-size 2``: two schedulers, each with its own soft-thinking state. On a CPU with
     one NUMA node the server gives each rank its own cores (SGLang alone refuses to)."""
-    proc = start_server("--dp-size", "2", kv_tokens=8192)
-    try:
+    with start_server("--dp-size", "2", kv_tokens=8192) as proc:
         outputs = asyncio.run(_soft_and_plain_at_once(proc.base_url, count=4))
         log = proc.log()
-    finally:
-        proc.stop()
     soft, plain = outputs[:4], outputs[4:]
     for response in soft:
         summary = response.model_dump()["choices"][0]["soft_thinking"]

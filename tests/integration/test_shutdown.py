@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 import httpx
 import psutil
 import pytest
 
-from server_process import TEST_KV_TOKENS, free_port, model_path, start_process
+from server_process import TEST_KV_TOKENS, serving
 
 SHUTDOWN_TIMEOUT_S = 2
 EXIT_WITHIN_S = 90
@@ -35,16 +34,9 @@ def group_members(pgid: int) -> list[psutil.Process]:
 
 @pytest.fixture
 def lone_server():
-    port = free_port()
-    args = [sys.executable, "-m", "server", "--port", str(port), "--dtype", "float32",
-            "--max-total-tokens", str(TEST_KV_TOKENS), "--model-path", str(model_path()),
-            "--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S)]
-    proc = start_process(args, port, "shutdown")
-    try:
-        proc.wait_healthy()
+    with serving("--dtype", "float32", "--max-total-tokens", str(TEST_KV_TOKENS),
+                 "--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S), name="shutdown") as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def test_sigterm_aborts_in_flight_stream_and_stops_the_engine(lone_server):

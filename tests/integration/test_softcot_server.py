@@ -9,7 +9,6 @@ templates, the projection from its safetensors weights.
 from __future__ import annotations
 
 import json
-import sys
 
 import openai
 import pytest
@@ -17,7 +16,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoModelForCausalLM
 
-from server_process import TEST_KV_TOKENS, free_port, model_path, start_process
+from server_process import TEST_KV_TOKENS, model_path, serving
 from softcot_plugin.checkpoint import ModelIdentity, SoftCoTConfig, marker_ids_of, save_checkpoint
 from softcot_plugin.projection import SoftCoTProjection
 from softcot_plugin.templates import PromptTemplates, choose_markers
@@ -56,16 +55,10 @@ def checkpoint_dir(tmp_path_factory, tokenizer):
 
 @pytest.fixture(scope="module")
 def softcot_client(checkpoint_dir):
-    port = free_port()
-    args = [sys.executable, "-m", "server", "--port", str(port), "--max-total-tokens",
-            str(TEST_KV_TOKENS), "--model-path", str(model_path()), "--dtype", "float32",
-            "--softcot-assistant", str(model_path()), "--softcot-projection", str(checkpoint_dir)]
-    proc = start_process(args, port, "softcot")
-    try:
-        proc.wait_healthy()
+    with serving("--max-total-tokens", str(TEST_KV_TOKENS), "--dtype", "float32",
+                 "--softcot-assistant", str(model_path()), "--softcot-projection",
+                 str(checkpoint_dir), name="softcot") as proc:
         yield openai.OpenAI(base_url=proc.base_url, api_key="none", max_retries=0, timeout=300)
-    finally:
-        proc.stop()
 
 
 class Reference:
@@ -228,12 +221,7 @@ def test_softcot_on_a_server_without_it_is_a_400(openai_client, model_name):
 
 def test_wrong_size_checkpoint_stops_the_server_at_start(tmp_path, tokenizer):
     write_checkpoint(tmp_path, tokenizer, d_base=1024)
-    port = free_port()
-    proc = start_process([sys.executable, "-m", "server", "--port", str(port),
-                          "--model-path", str(model_path()), "--softcot-assistant",
-                          str(model_path()), "--softcot-projection", str(tmp_path)], port, "softcot-bad")
-    try:
+    with serving("--softcot-assistant", str(model_path()), "--softcot-projection", str(tmp_path),
+                 name="softcot-bad", wait=False) as proc:
         assert proc.process.wait(timeout=120) == 2
-    finally:
-        proc.stop()
     assert "hidden size 1024" in proc.log() and "this base model has 576" in proc.log()

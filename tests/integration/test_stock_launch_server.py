@@ -6,28 +6,20 @@ CUDA; this checks it from the outside, through the stock OpenAI endpoint.
 
 from __future__ import annotations
 
-import sys
-
 import httpx
 import openai
 import pytest
 
-from server_process import free_port, model_path, start_process
+from server_process import serving
 
 PROMPT = [{"role": "user", "content": "Name a fruit."}]
 
 
 @pytest.fixture(scope="module")
 def stock_server():
-    port = free_port()
-    args = [sys.executable, "-m", "sglang.launch_server", "--model-path", str(model_path()),
-            "--max-total-tokens", "16384", "--port", str(port), "--dtype", "float32"]
-    proc = start_process(args, port, "stock")
-    try:
-        proc.wait_healthy("/health")
+    with serving("--max-total-tokens", "16384", "--dtype", "float32", name="stock",
+                 stock=True) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def test_stock_server_answers_a_greedy_chat(stock_server, openai_client, model_name):

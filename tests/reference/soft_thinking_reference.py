@@ -11,7 +11,8 @@ Per thinking step, from the logits row ``z`` of the last position:
 3. top-k, then top-p, then min-p, each followed by renormalisation
 4. (noise: not modelled here)
 5. keep the ``max_topk`` largest, renormalise: the concept token ``(ids, weights)``
-6. ``ids[0]`` is the token written to the text; the next input is ``sum_i weights[i] * E[ids[i]]``
+6. ``ids[0]`` is the token written to the text; the next input is ``sum_i weights[i] * E[ids[i]]``,
+   ``E`` being the rows the model's input-embedding module gives (scaled, for Gemma)
 
 The maths of steps 1-6 lives in ``concept_math``; this module holds the decoding loop.
 
@@ -69,6 +70,7 @@ __all__ = [
     "renormalise",
     "run_reference_soft_thinking",
     "temperature_softmax",
+    "token_embeddings",
     "top_k_filter",
     "top_p_filter",
 ]
@@ -130,12 +132,25 @@ class ReferenceResult:
         return [step["ids"][0] for step in self.steps] + self.forced_ids + self.answer_ids
 
 
+def token_embeddings(model: torch.nn.Module) -> torch.Tensor:
+    """Every token's input embedding [V, H], as the model's input-embedding module gives it.
+
+    Some models' module does more than look up a row: Gemma's scale it by sqrt(hidden size).
+    A model given ``inputs_embeds`` skips that module, so the rows are taken through it here
+    and a concept token, mixed from them, enters the first layer exactly as a token would.
+    """
+    module = model.get_input_embeddings()
+    if type(module) is torch.nn.Embedding:
+        return module.weight
+    return module(torch.arange(module.num_embeddings))
+
+
 class _CachedDecoder:
     """A causal LM fed one position at a time through a real KV cache (batch size 1)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.model = model
-        self.embedding_matrix = model.get_input_embeddings().weight  # [V, H]
+        self.embedding_matrix = token_embeddings(model)  # [V, H]
         self.cache = None
 
     def prefill(self, prompt_ids: list[int]) -> torch.Tensor:

@@ -2,10 +2,11 @@
 
 SGLang 0.5.23:
 
-* ``ModelRunner.init_cuda_graphs`` (BEFORE) creates the state table, finds the model's
-  input embedding module and puts a PyTorch forward hook on that module (the instance, so
-  any embedding class is covered, e.g. Gemma 3's scaled one), before SGLang captures any
-  decode graph: the captured graph reads the table's own (static) buffers.
+* ``ModelRunner.init_cuda_graphs`` (BEFORE) checks the model (hooks/model_check.py), creates
+  the state table, finds the model's input embedding module and puts a PyTorch forward hook
+  on that module (the instance, so any embedding class is covered, e.g. Gemma 3's scaled
+  one), before SGLang captures any decode graph: the captured graph reads the table's own
+  (static) buffers.
 * ``forward_context`` (AROUND), the context manager every SGLang forward runs in (eager,
   CUDA-graph capture, CPU graphs), publishes the forward batch for the length of the
   forward: the embedding module is not given it. Contexts nest; the outermost batch, the
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 
 from sglang_soft_thinking import faults, runtime
+from sglang_soft_thinking.hooks.model_check import check_model, find_input_embedding
 from sglang_soft_thinking.mixing import ModuleMixer, ShardMixer, VocabShard, decode_inputs, extend_inputs
 from sglang_soft_thinking.runtime import PLAN_ATTR
 
@@ -39,14 +41,6 @@ INIT_GRAPHS = "sglang.srt.model_executor.model_runner.ModelRunner.init_cuda_grap
 FORWARD_CONTEXT = "sglang.srt.model_executor.forward_context.forward_context"
 PREFILL_GRAPH_CHECK = ("sglang.srt.model_executor.runner.prefill_cuda_graph_runner."
                        "PrefillCudaGraphRunner.can_run_graph")
-
-
-def input_embedding_of(model):
-    getter = getattr(model, "get_input_embeddings", None)
-    if getter is not None:
-        return getter()
-    inner = getattr(model, "model", None)
-    return getattr(inner, "embed_tokens", None)
 
 
 def mixer_for(module):
@@ -87,11 +81,8 @@ def _before_init_graphs(model_runner, *args, **kwargs):
     rt = runtime.get()
     if getattr(model_runner, "is_draft_worker", False) or not model_runner.is_generation:
         return
-    module = input_embedding_of(model_runner.model)
-    if module is None:
-        raise RuntimeError("soft thinking: cannot find the model's input embedding module "
-                           f"({type(model_runner.model).__name__}); start with SOFTTHINK_DISABLE=1 "
-                           "to serve it without soft thinking")
+    check_model(model_runner)  # refuses, naming why, a model whose inputs soft thinking cannot reach
+    module = find_input_embedding(model_runner.model)
     rt.create_table(model_runner.req_to_token_pool.req_to_token.shape[0], model_runner.device)
     rt.batch_invariant = bool(getattr(model_runner.server_args, "enable_deterministic_inference", False))
     if rt.mixer is None:
