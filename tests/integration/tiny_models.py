@@ -60,7 +60,8 @@ FAMILIES = {family.name: family for family in [
     Family("phi3", "Phi3Config", "Phi3ForCausalLM", tied=False),
     # Refused at start-up: SGLang's Phi (Phi-1/2) get_input_embeddings() embeds ids rather
     # than returning its embedding module.
-    Family("phi", "PhiConfig", "PhiForCausalLM", tied=False, settings=dict(partial_rotary_factor=0.5)),
+    Family("phi", "PhiConfig", "PhiForCausalLM", tied=False,
+           settings=dict(partial_rotary_factor=0.5, num_key_value_heads=4)),  # SGLang's Phi: no GQA
     Family("olmo2", "Olmo2Config", "Olmo2ForCausalLM", tied=False),
     # Built but not served by the tests: SGLang 0.5.23 does not run these two on this CPU
     # (README, "Model families", has the errors).
