@@ -107,13 +107,10 @@ def test_retraction_never_resumes_from_a_plain_twins_cached_kv(prompts, alone):
     token in the radix tree (noise off, the first written token is the argmax), computed
     from that token's own embedding. A retracted soft request re-matched on its prompt
     plus output must not take that KV for a position it fed a concept token."""
-    server = start(Mode("retract after plain twins", env={"SGLANG_TEST_RETRACT": "1"}))
-    try:
+    with start(Mode("retract after plain twins", env={"SGLANG_TEST_RETRACT": "1"})) as server:
         twins = [generate_body(p, None) for p in prompts]
         asyncio.run(generate(server.root_url, twins, together=False))
         outputs = run_together(server, prompts)
-    finally:
-        server.stop()
     assert retractions(outputs) >= 3, "soft requests were retracted, some more than once"
     assert_agree(outputs, alone)
 
