@@ -137,6 +137,25 @@ def comparison_cells(comparison: dict) -> list[list[str]]:
     return [header] + rows
 
 
+def comparison_verdict(comparison: dict) -> str:
+    """One sentence on what a paired comparison shows at 95%, so that a report of runs that
+    cannot be told apart says so in words, not only by the absence of a mark."""
+    baseline = comparison["baseline"]
+    rows = comparison["rows"]
+    accuracy = [row["run"] for row in rows if row["pass@1_distinguishable"]]
+    tokens = [row["run"] for row in rows if row["tokens_distinguishable"]]
+    if accuracy:
+        said = f"pass@1 differs from `{baseline}` at 95% for {', '.join(accuracy)}."
+    else:
+        said = (f"No run's pass@1 is distinguishable from `{baseline}` at 95%: on these "
+                f"problems the accuracy differences above are within noise.")
+    if tokens:
+        said += f" Mean tokens differ from `{baseline}` at 95% for {', '.join(tokens)}."
+    else:
+        said += f" No run's mean tokens are distinguishable from `{baseline}` at 95%."
+    return said
+
+
 def text_table(cells: list[list[str]]) -> str:
     """Plain text, columns padded to their widest cell, a rule under the header."""
     widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
@@ -158,7 +177,8 @@ def format_table(report: dict) -> str:
     parts = [text_table(table_cells(report))]
     for comparison in report.get("comparisons", []):
         parts.append(f"Paired against {comparison['baseline']} (* distinguishable from 0 at 95%):\n"
-                     + text_table(comparison_cells(comparison)))
+                     + text_table(comparison_cells(comparison)) + "\n"
+                     + comparison_verdict(comparison))
     return "\n\n".join(parts)
 
 
@@ -169,6 +189,7 @@ def format_markdown(report: dict) -> str:
     for comparison in report.get("comparisons", []):
         lines += ["", f"## Paired against `{comparison['baseline']}`", ""]
         lines += markdown_table(comparison_cells(comparison))
+        lines += ["", comparison_verdict(comparison)]
     if report.get("methods"):
         lines += ["", report["methods"]]
     lines += ["", "Runs:", ""] + [f"- `{run['name']}`: `{run['path']}`" for run in report["runs"]]

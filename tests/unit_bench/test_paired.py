@@ -11,6 +11,7 @@ from scipy import stats
 
 from benchmarks.paired import PairingError, ProblemTotals, compare, mcnemar_exact, problem_totals
 from benchmarks.report import build_report, main
+from benchmarks.report_tables import comparison_verdict, format_markdown, format_table
 from benchmarks.uncertainty import wilson_interval
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,25 @@ def test_the_report_compares_against_the_chosen_baseline(tmp_path, capsys):
     assert "## Paired against `c`" in (tmp_path / "r" / "report.md").read_text()
     assert main([str(p) for p in paths] + ["--baseline", "1", "--out-dir", str(tmp_path / "r")]) == 0
     assert "Paired against b" in capsys.readouterr().out
+
+
+def test_the_report_says_in_words_which_differences_are_real(tmp_path):
+    # "same" ties the baseline on accuracy but costs 5 more tokens on every problem (a
+    # difference with no spread); "better" wins 8 problems the baseline lost (McNemar
+    # p = 2/256), at the baseline's own tokens.
+    base = [i < 24 for i in range(60)]
+    paths = [write_run(tmp_path / "base.jsonl", base, 10),
+             write_run(tmp_path / "same.jsonl", base, 15),
+             write_run(tmp_path / "better.jsonl", [i < 32 for i in range(60)], 10)]
+    report = build_report(paths)
+    markdown = format_markdown(report)
+    assert "pass@1 differs from `base` at 95% for better." in markdown
+    assert "Mean tokens differ from `base` at 95% for same." in markdown
+    tied = build_report(paths[:2], baselines=["same"])
+    sentence = comparison_verdict(tied["comparisons"][0])
+    assert sentence.startswith("No run's pass@1 is distinguishable from `same` at 95%")
+    assert "Mean tokens differ from `same` at 95% for base." in sentence
+    assert sentence in format_table(tied)
 
 
 def test_an_unknown_baseline_is_exit_2_listing_the_runs(tmp_path, capsys):
