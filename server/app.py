@@ -35,6 +35,7 @@ from server.soft_thinking import load_defaults, parse_soft_thinking
 from server.softcot import SoftCoTService
 from server.softcot import requested as softcot_requested
 from server.streaming import chat_events, completion_events, streaming_response
+from server.think_markers import prompt_text
 
 
 def create_app(engine_handle: EngineHandle, settings: ServerSettings,
@@ -183,8 +184,7 @@ def _refuse_closed_thinking(handle: EngineHandle, prompt: list[int]) -> None:
     """A soft-thinking request needs a prompt that leaves thinking to the model: one whose
     template closed it (an empty think block) would have the engine think over the answer."""
     markers = handle.think_markers
-    if markers is not None and markers.closed_by(handle.tokenizer.decode(
-            prompt, skip_special_tokens=False, clean_up_tokenization_spaces=False)):
+    if markers is not None and markers.closed_by(prompt_text(handle.tokenizer, prompt)):
         raise invalid_request(
             f"soft_thinking: the chat template closed thinking in the prompt (it ends with "
             f"{markers.end!r}, as with chat_template_kwargs enable_thinking false); let the "

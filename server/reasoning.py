@@ -18,7 +18,7 @@ from typing import Callable
 from sglang_soft_thinking.output import META_INFO_KEY
 
 from server.engine import GenerationJob
-from server.think_markers import ThinkMarkers
+from server.think_markers import ThinkMarkers, prompt_text
 from server.token_sorter import TokenSorter
 
 
@@ -163,8 +163,7 @@ def reasoning_splitter(job: GenerationJob, index: int, tokenizer,
     if job.soft is not None:
         sorter = TokenSorter(thinking=True, start_ids=markers.start_ids if markers else ())
     elif markers is not None:
-        prompt = tokenizer.decode(job.prompt_of(index), skip_special_tokens=False,
-                                  clean_up_tokenization_spaces=False)
+        prompt = prompt_text(tokenizer, job.prompt_of(index))
         sorter = TokenSorter(markers.opened_by(prompt), markers.start_ids, markers.end_ids)
     else:
         return None

@@ -51,6 +51,13 @@ class ThinkMarkers:
         return prompt_text.rstrip().endswith(self.end)
 
 
+def prompt_text(tokenizer, prompt_ids: list[int]) -> str:
+    """A prompt as :meth:`ThinkMarkers.opened_by` and :meth:`ThinkMarkers.closed_by` read
+    it: special tokens kept (a marker may be one) and the spacing left as the tokens spell it."""
+    return tokenizer.decode(prompt_ids, skip_special_tokens=False,
+                            clean_up_tokenization_spaces=False)
+
+
 def _encode(tokenizer, text: str) -> tuple[int, ...]:
     return tuple(tokenizer.encode(text, add_special_tokens=False))
 

@@ -82,11 +82,6 @@ def embedding_problem(model: nn.Module, *, is_multimodal: bool) -> str | None:
     return None
 
 
-def _architecture(model_runner) -> str:
-    architectures = getattr(model_runner.model_config.hf_config, "architectures", None) or []
-    return architectures[0] if architectures else type(model_runner.model).__name__
-
-
 def check_model(model_runner) -> None:
     """Raise ``RuntimeError`` naming the architecture and the reason when soft thinking
     cannot feed concept tokens to the model ``model_runner`` holds."""
@@ -97,5 +92,6 @@ def check_model(model_runner) -> None:
     is_multimodal = bool(getattr(config, "is_multimodal", False)) or is_multimodal_model(architectures)
     problem = embedding_problem(model_runner.model, is_multimodal=is_multimodal)
     if problem is not None:
-        raise RuntimeError(f"soft thinking cannot serve {_architecture(model_runner)}: {problem}. "
+        name = architectures[0] if architectures else type(model_runner.model).__name__
+        raise RuntimeError(f"soft thinking cannot serve {name}: {problem}. "
                            "Start with SOFTTHINK_DISABLE=1 to serve it without soft thinking.")
