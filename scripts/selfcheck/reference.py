@@ -1,0 +1,56 @@
+"""Independent float64 references, written from the rules (DESIGN §4), not from the plugin:
+
+* :func:`mixture` — a concept token's input ``sum_i w_i E[ids_i]`` in float64;
+* :func:`concept_weights` — a row's concept token as a dense [V] vector: ``softmax(z / T)``,
+  top-k, top-p on the top-k-renormalised mass (the token that crosses it stays), min-p
+  (``p < min_p * max p`` dropped), the ``max_topk`` most probable kept, renormalised;
+* :func:`support` — the tokens steps 1-3 keep (Dirichlet noise redistributes over them).
+
+One row at a time, by full sorts: slow and plain on purpose.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def mixture(weight: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """ids, weights [N, K] -> [N, H] float64."""
+    rows = weight.double()[ids]  # [N, K, H]
+    return (weights.double().unsqueeze(2) * rows).sum(dim=1)
+
+
+def filtered(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float) -> torch.Tensor:
+    """Steps 1-3 on one row's logits [V]: the filtered distribution [V] float64."""
+    probs = torch.softmax(logits.double() / temperature, dim=-1)
+    sorted_probs, order = probs.sort(descending=True, stable=True)
+    keep = torch.ones_like(sorted_probs, dtype=torch.bool)
+    if 0 < top_k < probs.numel():
+        keep[top_k:] = False
+    kept = sorted_probs * keep
+    if top_p < 1:
+        mass_before = torch.cumsum(kept / kept.sum(), 0) - kept / kept.sum()
+        keep &= mass_before <= top_p
+    keep &= sorted_probs >= min_p * sorted_probs[0]
+    dense = torch.zeros_like(probs)
+    dense[order[keep]] = sorted_probs[keep]
+    return dense / dense.sum()
+
+
+def concept_weights(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float,
+                    max_topk: int) -> torch.Tensor:
+    probs = filtered(logits, temperature, top_k, top_p, min_p)
+    values, order = probs.sort(descending=True, stable=True)
+    dense = torch.zeros_like(probs)
+    dense[order[:max_topk]] = values[:max_topk]
+    return dense / dense.sum()
+
+
+def support(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float) -> torch.Tensor:
+    return filtered(logits, temperature, top_k, top_p, min_p) > 0
+
+
+def dense(ids: torch.Tensor, weights: torch.Tensor, vocab: int) -> torch.Tensor:
+    """A row's (ids, weights) [K] as a [V] float64 vector (repeated ids add up)."""
+    out = torch.zeros(vocab, dtype=torch.float64, device=ids.device)
+    return out.index_add(0, ids, weights.double())
