@@ -31,11 +31,15 @@ class Plan:
         self.unsorted = any(g.samples_vocabulary for g in self.soft.groups)
 
 
-def capture(fn, cuda: bool):
+def capture(fn, cuda: bool, table):
     """``fn`` captured in a CUDA graph (after warm-up on a side stream); a replay returns its
-    outputs. Elsewhere the function itself (the mixing is traced separately, :func:`trace`)."""
+    outputs. Elsewhere the function itself (the mixing is traced separately, :func:`trace`).
+    The warm-up runs ``fn`` on ``table``: its buffers are put back as they were afterwards
+    (in place: the graph reads those buffers), so the eager twin stays its twin."""
     if not cuda:
         return fn
+    buffers = (table.ints, table.floats, table.concept_ids, table.concept_weights)
+    saved = [b.clone() for b in buffers]
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -45,6 +49,8 @@ def capture(fn, cuda: bool):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         outputs = fn()
+    for buffer, value in zip(buffers, saved):
+        buffer.copy_(value)
 
     def replay():
         graph.replay()
@@ -80,7 +86,7 @@ def check_replay(bench, batch: int, steps: int) -> dict:
     worst = {"mixture": 0.0, "concept": 0.0}
     tolerance = 2.0 ** -7 if bench.dtype == torch.bfloat16 else 1e-5
     with torch.no_grad():
-        mix = capture(lambda: bench.decode(captured, rows, tokens), cuda) if cuda else trace(bench, captured, rows, tokens)
+        mix = capture(lambda: bench.decode(captured, rows, tokens), cuda, captured) if cuda else trace(bench, captured, rows, tokens)
         mode = "CUDA graph" if cuda else "torch.jit.trace"
 
         def step_of(table, plan):
@@ -91,7 +97,7 @@ def check_replay(bench, batch: int, steps: int) -> dict:
         plan = Plan(bench, kinds, 100)
         for table in (captured, eager):
             table.admit(list(range(batch)), plan.requests)
-        step = capture(lambda: step_of(captured, plan), cuda)
+        step = capture(lambda: step_of(captured, plan), cuda, captured)
         readmitted, unsorted = [], plan.unsorted
         for i in range(steps):
             if i == steps // 2:  # half the rows are re-admitted with other methods and widths
@@ -101,7 +107,7 @@ def check_replay(bench, batch: int, steps: int) -> dict:
                 readmitted = list(range(0, batch, 2))
                 for table in (captured, eager):
                     table.admit(readmitted, [plan.requests[r] for r in readmitted])
-                step = capture(lambda: step_of(captured, plan), cuda)
+                step = capture(lambda: step_of(captured, plan), cuda, captured)
                 unsorted = unsorted and plan.unsorted
             logits.copy_(bench.logits(batch, i + 1))
             if i == 2:  # the model writes the think-end token on the rows that wait for it
