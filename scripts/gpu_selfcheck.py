@@ -8,16 +8,18 @@ needs PyTorch (2.11 or later) and pydantic, not SGLang. On a machine with no pac
 registry, carry pydantic's wheels (five files, 2.8 MB for CPython 3.12, manylinux x86_64:
 pydantic 2.14.4, pydantic-core 2.50.5, annotated-types 0.8.0, typing-inspection 0.4.5,
 typing-extensions 4.16.0): ``scripts/fetch_selfcheck_wheels.sh`` downloads them into
-``.whl/`` here; with ``.whl`` carried along, run there::
+``.whl/`` here (ignored by git). With ``.whl`` carried along, run there, from the repository root (a wheel is a zip archive: unpacked on a
+path it is installed, no pip needed; ``pip install --no-index --no-deps --target DIR
+.whl/*.whl`` does the same)::
 
-    pip install --no-index --no-deps --target /tmp/selfcheck_deps .whl/*.whl && \\
-    PYTHONPATH=/tmp/selfcheck_deps timeout 300 python scripts/gpu_selfcheck.py --out $OUT/selfcheck.json
+    mkdir -p /tmp/selfcheck_deps && for w in .whl/*.whl; do python3 -m zipfile -e "$w" /tmp/selfcheck_deps; done && \\
+    PYTHONPATH=/tmp/selfcheck_deps timeout 300 python3 scripts/gpu_selfcheck.py --out $OUT/selfcheck.json
 
 Checks, each PASS or FAIL; a check that raises is a FAIL with its stack in the report, the
 next check still runs, and ``--out`` is always written:
 
-* replay: the decode mixing and the soft step are captured in a ``torch.cuda.CUDAGraph``
-  while no row thinks (on a CPU the mixing is traced by ``torch.jit.trace``), then replayed
+* replay: the decode mixing is captured in a ``torch.cuda.CUDAGraph`` while no row thinks
+  (on a CPU traced by ``torch.jit.trace``), the soft step once per batch plan, then replayed
   while rows of every kind think: each method (switch with its maths tokens and first
   blend, Dirichlet and Gumbel noise, the unsorted whole-vocabulary sample, multiplex,
   think_router, mixture of inputs, discrete), plain rows among them; rows leave thinking

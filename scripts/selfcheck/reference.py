@@ -50,6 +50,14 @@ def support(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, 
     return filtered(logits, temperature, top_k, top_p, min_p) > 0
 
 
+def near(cut, logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float, *rest):
+    """``cut(logits, ...)`` with top-p and min-p exact and nudged by one part in 1e5 either
+    way: a token whose float32 mass sits on a cut may fall either side of it."""
+    for dp in (1.0, 1 - 1e-5, 1 + 1e-5):
+        for dm in (1.0, 1 - 1e-5, 1 + 1e-5):
+            yield cut(logits, temperature, top_k, min(top_p * dp, 1.0) if top_p < 1 else top_p, min_p * dm, *rest)
+
+
 def dense(ids: torch.Tensor, weights: torch.Tensor, vocab: int) -> torch.Tensor:
     """A row's (ids, weights) [K] as a [V] float64 vector (repeated ids add up)."""
     out = torch.zeros(vocab, dtype=torch.float64, device=ids.device)
