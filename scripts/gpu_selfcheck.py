@@ -33,7 +33,8 @@ next check still runs, and ``--out`` is always written:
   the guard refuses pageable and blocking copies);
 * batch_invariance: a row's step and mixed input alone equal those in a batch, bitwise;
 * vocab_split: ``ShardMixer`` over the vocabulary split 2 and 4 ways equals float64;
-* padded_rows: SGLang's padded decode rows pointing at request row 0 change nothing;
+* padded_rows: through the plugin's embedding hook, SGLang's padded decode rows pointing
+  at request row 0 change no real row's input or mark;
 * speed: the soft step at batch 1, 64 and 256 over a 152k vocabulary against plain
   sampling with the same cuts; on a GPU at most 3x at batch 64 and 256 (selfcheck/speed.py).
 

@@ -3,6 +3,9 @@ ranks, and SGLang's padded decode rows."""
 
 from __future__ import annotations
 
+import contextlib
+from types import SimpleNamespace
+
 import torch
 
 from sglang_soft_thinking.mixing import ShardMixer, VocabShard
@@ -101,27 +104,44 @@ def check_vocab_split(bench, rows: int = 16, ranks=(2, 4)) -> dict:
 
 
 def check_padded_rows(bench, batch: int = 6, padding: int = 4) -> dict:
-    """A captured decode batch is padded to a captured size with rows pointing at request
-    row 0 (SGLang's static buffers): the real rows' inputs and marks are those of the
-    unpadded batch, and no real row is reported unmixed."""
+    """SGLang pads a captured decode batch to a captured size with rows pointing at request
+    row 0 (its static buffers). Through the plugin's own embedding hook (hooks/embedding.py,
+    the capture path: a forward batch without a plan, published as SGLang's forward context
+    does) the real rows' inputs and marks are those of the unpadded batch, and no real row
+    is reported unmixed."""
+    from sglang_soft_thinking import runtime
+    from sglang_soft_thinking.hooks import embedding as hook
+
     requests = requests_of(batch_kinds(batch))
     tables = [bench.table(batch), bench.table(batch)]
     soft_rows = [r for r, s in enumerate(requests) if s is not None]
     soft = group_soft_rows(soft_rows, [requests[r] for r in soft_rows], bench.vocab)
     order = to_device(soft.index, torch.int64, bench.device)
     logits = bench.logits(batch, 1)[order]
+    rows = torch.arange(batch, device=bench.device)
+    padded_rows = torch.cat([rows, torch.zeros(padding, dtype=torch.int64, device=bench.device)])
+    tokens = torch.arange(batch + padding, device=bench.device) % bench.vocab
+    rt = runtime.get()
+    saved = (rt.table, rt.mixer, rt.forward_batch)
     with torch.no_grad():
         for table in tables:
             table.admit(list(range(batch)), requests)
             soft_step(table, order, logits, soft, torch.full((len(soft_rows),), 3, device=bench.device),
                       vocabulary=bench.vocabulary)
-        rows = torch.arange(batch, device=bench.device)
-        padded_rows = torch.cat([rows, torch.zeros(padding, dtype=torch.int64, device=bench.device)])
-        tokens = torch.arange(batch + padding, device=bench.device) % bench.vocab
         plain = bench.decode(tables[0], rows, tokens[:batch])
-        padded = bench.decode(tables[1], padded_rows, tokens)
+        forward_batch = SimpleNamespace(forward_mode=SimpleNamespace(is_decode=lambda: True),
+                                        req_pool_indices=padded_rows)
+        handle = bench.embedding.register_forward_hook(hook._after_embedding)
+        try:
+            rt.table, rt.mixer = tables[1], bench.mixer
+            with hook._publishing(contextlib.nullcontext(), forward_batch):
+                padded = bench.embedding(tokens)
+        finally:
+            handle.remove()
+            rt.table, rt.mixer, rt.forward_batch = saved
+        mixed_rows = int(tables[0].input_mixed.sum())
         same_inputs = torch.equal(plain, padded[:batch])
         same_marks = torch.equal(tables[0].input_mixed, tables[1].input_mixed)
         missed = bool(tables[1].missed_inputs(order).any())
-    return {"same_inputs": same_inputs, "same_marks": same_marks, "missed": missed,
-            "pass": same_inputs and same_marks and not missed}
+    return {"mixed_rows": mixed_rows, "same_inputs": same_inputs, "same_marks": same_marks, "missed": missed,
+            "pass": same_inputs and same_marks and not missed and mixed_rows > 0}

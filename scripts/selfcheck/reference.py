@@ -16,7 +16,7 @@ import torch
 
 def mixture(weight: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """ids, weights [N, K] -> [N, H] float64."""
-    rows = weight.double()[ids]  # [N, K, H]
+    rows = weight[ids].double()  # [N, K, H]
     return (weights.double().unsqueeze(2) * rows).sum(dim=1)
 
 

@@ -8,7 +8,9 @@ import warnings
 
 import torch
 
-from sglang_soft_thinking.phases import KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_THINK, KIND_THINK_END
+from sglang_soft_thinking.phases import (
+    KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_ERROR_INPUT, KIND_THINK, KIND_THINK_END,
+)
 from sglang_soft_thinking.plan import group_soft_rows
 from sglang_soft_thinking.step import soft_step
 from sglang_soft_thinking.transfer import to_device
@@ -150,6 +152,8 @@ def check_replay(bench, batch: int, steps: int) -> dict:
     for kind, leaving in LEAVES.items():
         if leaving not in seen[kind]:
             problems.append(f"no {kind} row left thinking that way (kinds seen: {sorted(seen[kind])})")
+    if any(KIND_ERROR_INPUT in s for s in seen.values()):
+        problems.append("a row's concept token was not mixed into its input (KIND_ERROR_INPUT)")
     if not any(KIND_ANSWER in s for s in seen.values()):
         problems.append("no row started answering")
     if not notes["first_blend"]:
