@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     report = {"device": str(device), "torch": torch.__version__,
               "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None, "checks": {}}
-    ok = False
+    ok, began = False, time.perf_counter()
     try:
         if args.quick:
             sizes = dict(vocab=2048, hidden=64, dtype=torch.float32)
@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         report["error"] = traceback.format_exc()
         print(report["error"])
     finally:
+        report["seconds"] = round(time.perf_counter() - began, 1)
         report["verdict"] = "pass" if ok else "fail"
-        print("verdict:", report["verdict"])
+        print(f"verdict: {report['verdict']} ({report['seconds']} s)")
         if args.out:
             args.out.write_text(json.dumps(report, indent=2))
     return 0 if ok else 1

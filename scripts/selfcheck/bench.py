@@ -58,11 +58,11 @@ def requests_of(kinds: list[str], seed: int = 100) -> list[RequestSettings | Non
 class Bench:
     def __init__(self, device: torch.device, vocab: int, hidden: int, dtype: torch.dtype):
         self.device, self.vocab, self.dtype = torch.device(device), vocab, dtype
-        torch.manual_seed(0)
-        weight = (torch.randn(vocab, hidden) * 0.02).to(dtype=dtype)
-        self.weight = torch.empty(vocab, hidden, dtype=dtype, device=self.device)
-        if self.device.type != "meta":
-            self.weight.copy_(weight)
+        if self.device.type == "meta":
+            self.weight = torch.empty(vocab, hidden, dtype=dtype, device=self.device)
+        else:  # made on the device: no host copy of a real model's embedding
+            generator = torch.Generator(device=self.device).manual_seed(0)
+            self.weight = (0.02 * torch.randn(vocab, hidden, generator=generator, device=self.device)).to(dtype)
         self.embedding = torch.nn.Embedding.from_pretrained(self.weight)
         self.mixer = ShardMixer(self.weight, VocabShard.whole(vocab))
         # The switch method's named tokens: a maths token set (every tenth id) and a newline.

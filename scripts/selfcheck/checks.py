@@ -4,6 +4,7 @@ ranks, and SGLang's padded decode rows."""
 from __future__ import annotations
 
 import contextlib
+import traceback
 from types import SimpleNamespace
 
 import torch
@@ -41,7 +42,7 @@ def check_no_waits(bench, batch: int, steps: int = 3) -> dict:
                                    vocabulary=bench.vocabulary)
                 StepRecords(result, soft.position_of())
     except (HostSyncError, RuntimeError) as error:  # CUDA's sync debug mode raises RuntimeError
-        return {"pass": False, "problem": f"{type(error).__name__}: {error}"}
+        return {"pass": False, "problem": f"{type(error).__name__}: {error}", "stack": traceback.format_exc()}
     return {"pass": True, "device": str(bench.device)}
 
 

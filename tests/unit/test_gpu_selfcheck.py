@@ -56,7 +56,7 @@ def test_a_pageable_copy_in_the_guarded_region_is_a_failed_check(selfcheck):
     sizes = dict(vocab=512, hidden=16, dtype=torch.float32)
     assert check_no_waits(Bench(torch.device("meta"), **sizes), 13)["pass"]
     failed = check_no_waits(CopyingBench(torch.device("meta"), **sizes), 13)
-    assert not failed["pass"] and "blocking copy" in failed["problem"]
+    assert not failed["pass"] and "blocking copy" in failed["problem"] and "decode" in failed["stack"]
 
 
 def test_a_check_that_raises_is_reported_with_its_stack(selfcheck):
