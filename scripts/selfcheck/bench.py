@@ -14,6 +14,7 @@ from sglang_soft_thinking.table import SoftThinkingTable
 
 K_MAX = 33  # the default --max-topk-limit (32) and a mixture-of-inputs row's extra column
 END_ID, NEWLINE_ID = 5, 11  # the think-end token (one token) and the "newline" of first_blend
+MATH_EVERY, MATH_ID = 10, 20  # every tenth id is a "maths" token for switch; one of them
 
 
 def request(seed: int, method: str = "concept", **overrides) -> RequestSettings:
@@ -67,7 +68,7 @@ class Bench:
         self.mixer = ShardMixer(self.weight, VocabShard.whole(vocab))
         # The switch method's named tokens: a maths token set (every tenth id) and a newline.
         math = torch.zeros(vocab, dtype=torch.bool, device=self.device)
-        math[::10] = True
+        math[::MATH_EVERY] = True
         self.vocabulary = Vocabulary(masks={"math": math}, tokens={"newline": NEWLINE_ID})
 
     def table(self, rows: int) -> SoftThinkingTable:

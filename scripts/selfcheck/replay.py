@@ -11,12 +11,13 @@ import torch
 from sglang_soft_thinking.phases import (
     KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_ERROR_INPUT, KIND_THINK, KIND_THINK_END,
 )
+from sglang_soft_thinking.methods.switch import MODE_LATENT
 from sglang_soft_thinking.plan import group_soft_rows
 from sglang_soft_thinking.step import soft_step
 from sglang_soft_thinking.transfer import to_device
 
 from . import reference as R
-from .bench import END_ID, NEWLINE_ID, ROW_KINDS, batch_kinds, requests_of
+from .bench import END_ID, MATH_EVERY, MATH_ID, NEWLINE_ID, ROW_KINDS, batch_kinds, requests_of
 
 EXACT_CONCEPT = {"concept_top_k", "budget", "cold_stop", "model_end"}  # no noise: weights to compare
 LEAVES = {"budget": KIND_BUDGET, "cold_stop": KIND_COLD_STOP, "model_end": KIND_THINK_END}
@@ -85,7 +86,7 @@ def check_replay(bench, batch: int, steps: int) -> dict:
     logits = bench.logits(batch, 0)
     positions = torch.full((batch,), 40, dtype=torch.int64, device=device)
     problems, seen = [], {name: set() for name in ROW_KINDS}
-    notes = {"first_blend": 0, "math_explicit": 0, "compared": {"mixture": 0, "concept": 0, "noise_support": 0}}
+    notes = {"first_blend": 0, "math_explicit": 0, "compared": {"mixture": 0, "concept": 0, "noise_support": 0, "mixture_of_inputs": 0, "think_router": 0}}
     worst = {"mixture": 0.0, "concept": 0.0}
     tolerance = 2.0 ** -7 if bench.dtype == torch.bfloat16 else 1e-5
     with torch.no_grad():
@@ -119,6 +120,10 @@ def check_replay(bench, batch: int, steps: int) -> dict:
             if i == 2:  # the model writes the think-end token on the rows that wait for it
                 ends = [r for r, k in enumerate(kinds) if k == "model_end"]
                 logits[to_device(ends, torch.int64, device), END_ID] = 60.0
+            if i == 1:  # on switch rows a flat step (latent: its entropy rose) tops a maths token
+                maths = to_device([r for r, k in enumerate(kinds) if k == "switch_math_blend"], torch.int64, device)
+                logits[maths] = 0.2 * logits[maths]
+                logits[maths, MATH_ID] = logits[maths].amax(dim=1) + 0.5
             positions.add_(1)
             use = (captured.is_soft > 0) & (captured.has_concept > 0)
             ids_before, weights_before = captured.concept_ids.clone(), captured.concept_weights.clone()
@@ -144,7 +149,7 @@ def check_replay(bench, batch: int, steps: int) -> dict:
                         problems.append(f"step {i} row {r} ({kinds[r]}): mixture off float64 by {float(error.max()):.3g}")
                 elif not torch.equal(got_inputs[r], plain[r]):
                     problems.append(f"step {i} row {r} ({kinds[r]}): a row without a concept token was mixed")
-            problems += _check_thoughts(bench, plan, logits, got, i, worst, notes, first)
+            problems += _check_thoughts(bench, plan, logits, got, i, worst, notes, first, eager.switch_mode)
             for j, r in enumerate(plan.soft.index):
                 seen[kinds[r]].add(int(got.kinds[j]))
             tokens.copy_(logits.argmax(dim=1))
@@ -158,6 +163,8 @@ def check_replay(bench, batch: int, steps: int) -> dict:
         problems.append("no row started answering")
     if not notes["first_blend"]:
         problems.append("no switch row fed its first step blended with the newline token")
+    if not notes["math_explicit"]:
+        problems.append("no latent switch step wrote a maths token")
     if not unsorted:
         problems.append("no group drew its thinking samples over the unsorted vocabulary")
     return {"mode": mode, "batch": batch, "steps": steps, "re_admitted_rows": readmitted,
@@ -165,7 +172,7 @@ def check_replay(bench, batch: int, steps: int) -> dict:
             "problems": problems, "pass": not problems}
 
 
-def _check_thoughts(bench, plan, logits, result, step, worst, notes, first) -> list[str]:
+def _check_thoughts(bench, plan, logits, result, step, worst, notes, first, switch_mode) -> list[str]:
     """Each soft row's thought against the float64 references of its method."""
     problems = []
     for j, r in enumerate(plan.soft.index):
@@ -183,6 +190,16 @@ def _check_thoughts(bench, plan, logits, result, step, worst, notes, first) -> l
             notes["compared"]["concept"] += 1
             if error > 1e-4:
                 problems.append(f"step {step} row {r} ({kind}): concept weights off float64 by {error:.3g}")
+        elif kind in ("mixture_of_inputs", "think_router") and int(result.kinds[j]) == KIND_THINK:
+            token = int(result.tokens[j])  # while thinking, the written token is the step's sample
+            wants = ([R.mixture_of_inputs(z, s.max_topk, token, s.value("beta"))] if kind == "mixture_of_inputs"
+                     else R.think_router(z, *cuts, s.max_topk, s.value("tau"), token))
+            got = R.dense(ids, weights, bench.vocab)
+            error = min(float((got - want).abs().max()) for want in wants)
+            worst["concept"] = max(worst["concept"], error)
+            notes["compared"][kind] += 1
+            if error > 1e-4:
+                problems.append(f"step {step} row {r} ({kind}): input weights off float64 by {error:.3g}")
         elif kind in ("concept_gumbel", "concept_dirichlet"):
             kept = ids[weights > 0]
             allowed = (R.near(R.concept_weights, z, *cuts, s.max_topk) if kind == "concept_gumbel"
@@ -197,7 +214,8 @@ def _check_thoughts(bench, plan, logits, result, step, worst, notes, first) -> l
                 if abs(float(weights[at].sum()) - 0.1) > 1e-5:
                     problems.append(f"step {step} row {r}: first blend weighs the newline {float(weights[at].sum())}")
             token = int(result.tokens[j])
-            if int(result.kinds[j]) == KIND_THINK and token % 10 == 0:  # a maths token: fed as itself
+            latent = int(switch_mode[r]) == MODE_LATENT
+            if int(result.kinds[j]) == KIND_THINK and token % MATH_EVERY == 0 and latent:  # fed as itself
                 notes["math_explicit"] += 1
                 if int(ids[0]) != token or float(weights[0]) != 1.0:
                     problems.append(f"step {step} row {r}: maths token {token} not fed as itself")

@@ -32,7 +32,7 @@ def test_the_self_check_passes_in_its_cpu_form(selfcheck, tmp_path):
     assert replay["mode"] == "torch.jit.trace" and replay["steps"] == 8 and replay["re_admitted_rows"]
     # Rows left thinking by the budget (3), Cold Stop (2) and the model's think-end (5).
     assert 3 in replay["kinds_seen"]["budget"] and 2 in replay["kinds_seen"]["cold_stop"]
-    assert 5 in replay["kinds_seen"]["model_end"] and replay["first_blend"] > 0
+    assert 5 in replay["kinds_seen"]["model_end"] and replay["first_blend"] > 0 and replay["math_explicit"] > 0
     assert replay["max_error"]["concept"] < 1e-4 and replay["max_error"]["mixture"] < 1e-5
     assert all(n > 0 for n in replay["compared"].values())  # the references were compared
     assert checks["no_waits"]["device"] == "meta"
