@@ -12,7 +12,8 @@ typing-extensions 4.16.0): ``scripts/fetch_selfcheck_wheels.sh`` downloads them 
 path it is installed, no pip needed; ``pip install --no-index --no-deps --target DIR
 .whl/*.whl`` does the same)::
 
-    mkdir -p /tmp/selfcheck_deps && for w in .whl/*.whl; do python3 -m zipfile -e "$w" /tmp/selfcheck_deps; done && \\
+    mkdir -p /tmp/selfcheck_deps && \\
+    for w in .whl/*.whl; do python3 -m zipfile -e "$w" /tmp/selfcheck_deps; done && \\
     PYTHONPATH=/tmp/selfcheck_deps timeout 300 python3 scripts/gpu_selfcheck.py --out $OUT/selfcheck.json
 
 Checks, each PASS or FAIL; a check that raises is a FAIL with its stack in the report, the

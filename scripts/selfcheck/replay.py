@@ -76,105 +76,140 @@ def trace(bench, table, rows, tokens):
 
 
 def check_replay(bench, batch: int, steps: int) -> dict:
-    device, cuda = bench.device, bench.device.type == "cuda"
-    kinds = batch_kinds(batch)
-    captured, eager = bench.table(batch), bench.table(batch)
-    for table in (captured, eager):
-        table.admit(list(range(batch)), [None] * batch)  # no soft row at capture
-    rows = torch.arange(batch, device=device)
-    tokens = torch.zeros(batch, dtype=torch.int64, device=device)
-    logits = bench.logits(batch, 0)
-    positions = torch.full((batch,), 40, dtype=torch.int64, device=device)
-    problems, seen = [], {name: set() for name in ROW_KINDS}
-    notes = {"first_blend": 0, "math_explicit": 0, "compared": {"mixture": 0, "concept": 0, "noise_support": 0, "mixture_of_inputs": 0, "think_router": 0}}
-    worst = {"mixture": 0.0, "concept": 0.0}
-    tolerance = 2.0 ** -7 if bench.dtype == torch.bfloat16 else 1e-5
+    run = Replay(bench, batch)
     with torch.no_grad():
-        if cuda:
-            mix = capture(lambda: bench.decode(captured, rows, tokens), cuda, captured)
-        else:
-            mix = trace(bench, captured, rows, tokens)
-        mode = "CUDA graph" if cuda else "torch.jit.trace"
-
-        def step_of(table, plan):
-            failed = table.missed_inputs(plan.order) if cuda else None
-            return soft_step(table, plan.order, logits[plan.order], plan.soft, positions[plan.order],
-                             failed=failed, vocabulary=bench.vocabulary)
-
-        plan = Plan(bench, kinds, 100)
-        for table in (captured, eager):
-            table.admit(list(range(batch)), plan.requests)
-        step = capture(lambda: step_of(captured, plan), cuda, captured)
-        readmitted, unsorted = [], plan.unsorted
         for i in range(steps):
-            if i == steps // 2:  # half the rows are re-admitted with other methods and widths
-                names = list(ROW_KINDS)
-                kinds = [names[(names.index(k) + 5) % len(names)] if r % 2 == 0 else k for r, k in enumerate(kinds)]
-                plan = Plan(bench, kinds, 500)
-                readmitted = list(range(0, batch, 2))
-                for table in (captured, eager):
-                    table.admit(readmitted, [plan.requests[r] for r in readmitted])
-                step = capture(lambda: step_of(captured, plan), cuda, captured)
-                unsorted = unsorted and plan.unsorted
-            logits.copy_(bench.logits(batch, i + 1))
-            if i == 2:  # the model writes the think-end token on the rows that wait for it
-                ends = [r for r, k in enumerate(kinds) if k == "model_end"]
-                logits[to_device(ends, torch.int64, device), END_ID] = 60.0
-            if i == 1:  # on switch rows a flat step (latent: its entropy rose) tops a maths token
-                maths = to_device([r for r, k in enumerate(kinds) if k == "switch_math_blend"], torch.int64, device)
-                logits[maths] = 0.2 * logits[maths]
-                logits[maths, MATH_ID] = logits[maths].amax(dim=1) + 0.5
-            positions.add_(1)
-            use = (captured.is_soft > 0) & (captured.has_concept > 0)
-            ids_before, weights_before = captured.concept_ids.clone(), captured.concept_weights.clone()
-            first = (captured.thinking_steps == 0) & (captured.is_soft > 0)
-            got_inputs, want_inputs = mix(), bench.decode(eager, rows, tokens)
-            got, want = step(), step_of(eager, plan)
-            differing = [name for name, a, b in (
-                ("inputs", got_inputs, want_inputs), ("tokens", got.tokens, want.tokens),
-                ("kinds", got.kinds, want.kinds), ("ids", got.ids, want.ids), ("weights", got.weights, want.weights))
-                if not torch.equal(a, b)]
-            if differing:
-                problems.append(f"step {i}: the replay's {', '.join(differing)} differ from eager")
-            # The mixture against float64, within the rounding of the embedding's dtype.
-            ref = R.mixture(bench.weight, ids_before, weights_before)
-            bound = tolerance * R.mixture(bench.weight.abs(), ids_before, weights_before.abs()) + 1e-7
-            plain = bench.embedding(tokens)
-            for r in range(batch):
-                if use[r]:
-                    error = (got_inputs[r].double() - ref[r]).abs()
-                    worst["mixture"] = max(worst["mixture"], float(error.max()))
-                    notes["compared"]["mixture"] += 1
-                    if (error > bound[r]).any():
-                        problems.append(f"step {i} row {r} ({kinds[r]}): mixture off float64 by {float(error.max()):.3g}")
-                elif not torch.equal(got_inputs[r], plain[r]):
-                    problems.append(f"step {i} row {r} ({kinds[r]}): a row without a concept token was mixed")
-            problems += _check_thoughts(bench, plan, logits, got, i, worst, notes, first, eager.switch_mode)
-            for j, r in enumerate(plan.soft.index):
-                seen[kinds[r]].add(int(got.kinds[j]))
-            tokens.copy_(logits.argmax(dim=1))
-            tokens[plan.order] = got.tokens
-    for kind, leaving in LEAVES.items():
-        if leaving not in seen[kind]:
-            problems.append(f"no {kind} row left thinking that way (kinds seen: {sorted(seen[kind])})")
-    if any(KIND_ERROR_INPUT in s for s in seen.values()):
-        problems.append("a row's concept token was not mixed into its input (KIND_ERROR_INPUT)")
-    if not any(KIND_ANSWER in s for s in seen.values()):
-        problems.append("no row started answering")
-    if not notes["first_blend"]:
-        problems.append("no switch row fed its first step blended with the newline token")
-    if not notes["math_explicit"]:
-        problems.append("no latent switch step wrote a maths token")
-    if not unsorted:
-        problems.append("no group drew its thinking samples over the unsorted vocabulary")
-    return {"mode": mode, "batch": batch, "steps": steps, "re_admitted_rows": readmitted,
-            "kinds_seen": {k: sorted(v) for k, v in seen.items()}, "max_error": worst, **notes,
-            "problems": problems, "pass": not problems}
+            if i == steps // 2:
+                run.readmit_half()
+            run.step(i)
+    return run.verdict(steps)
 
 
-def _check_thoughts(bench, plan, logits, result, step, worst, notes, first, switch_mode) -> list[str]:
+class Replay:
+    """A captured (or traced) table and its eager twin, stepped together."""
+
+    def __init__(self, bench, batch: int):
+        self.bench, self.batch, device = bench, batch, bench.device
+        self.cuda = device.type == "cuda"
+        self.captured, self.eager = bench.table(batch), bench.table(batch)
+        for table in (self.captured, self.eager):
+            table.admit(list(range(batch)), [None] * batch)  # no soft row at capture
+        # The static buffers a captured step reads.
+        self.rows = torch.arange(batch, device=device)
+        self.tokens = torch.zeros(batch, dtype=torch.int64, device=device)
+        self.logits = bench.logits(batch, 0)
+        self.positions = torch.full((batch,), 40, dtype=torch.int64, device=device)
+        self.problems, self.seen = [], {name: set() for name in ROW_KINDS}
+        self.notes = {"first_blend": 0, "math_explicit": 0, "readmitted_rows": [],
+                      "compared": {"mixture": 0, "concept": 0, "noise_support": 0, "mixture_of_inputs": 0,
+                                   "think_router": 0},
+                      "max_error": {"mixture": 0.0, "weights": 0.0}}
+        with torch.no_grad():
+            if self.cuda:
+                self.mix = capture(lambda: bench.decode(self.captured, self.rows, self.tokens), True, self.captured)
+            else:
+                self.mix = trace(bench, self.captured, self.rows, self.tokens)
+            self._plan(batch_kinds(batch), list(range(batch)), seed=100)
+        self.unsorted = self.plan.unsorted
+
+    def _plan(self, kinds: list[str], admitted: list[int], seed: int) -> None:
+        """Admit ``admitted`` rows with their kinds' requests, plan the batch, capture its step."""
+        self.kinds, self.plan = kinds, Plan(self.bench, kinds, seed)
+        for table in (self.captured, self.eager):
+            table.admit(admitted, [self.plan.requests[r] for r in admitted])
+        self.replay_step = capture(lambda: self._soft_step(self.captured), self.cuda, self.captured)
+
+    def _soft_step(self, table):
+        plan = self.plan
+        failed = table.missed_inputs(plan.order) if self.cuda else None
+        return soft_step(table, plan.order, self.logits[plan.order], plan.soft, self.positions[plan.order],
+                         failed=failed, vocabulary=self.bench.vocabulary)
+
+    def readmit_half(self) -> None:
+        """Every other row is re-admitted with another kind: another method and width, a
+        plain row turning soft and a soft one plain."""
+        names = list(ROW_KINDS)
+        kinds = [names[(names.index(k) + 5) % len(names)] if r % 2 == 0 else k for r, k in enumerate(self.kinds)]
+        self.notes["readmitted_rows"] = list(range(0, self.batch, 2))
+        self._plan(kinds, self.notes["readmitted_rows"], seed=500)
+        self.unsorted = self.unsorted and self.plan.unsorted
+
+    def _rows_of(self, kind: str) -> torch.Tensor:
+        return to_device([r for r, k in enumerate(self.kinds) if k == kind], torch.int64, self.bench.device)
+
+    def _next_logits(self, i: int) -> None:
+        logits = self.logits
+        logits.copy_(self.bench.logits(self.batch, i + 1))
+        if i == 1:  # on switch rows a flat step (latent: its entropy rose) tops a maths token
+            maths = self._rows_of("switch_math_blend")
+            logits[maths] = 0.2 * logits[maths]
+            logits[maths, MATH_ID] = logits[maths].amax(dim=1) + 0.5
+        if i == 2:  # the model writes the think-end token on the rows that wait for it
+            logits[self._rows_of("model_end"), END_ID] = 60.0
+        self.positions.add_(1)
+
+    def step(self, i: int) -> None:
+        captured, eager = self.captured, self.eager
+        self._next_logits(i)
+        use = (captured.is_soft > 0) & (captured.has_concept > 0)
+        before = captured.concept_ids.clone(), captured.concept_weights.clone()
+        first = (captured.thinking_steps == 0) & (captured.is_soft > 0)
+        got_inputs, want_inputs = self.mix(), self.bench.decode(eager, self.rows, self.tokens)
+        got, want = self.replay_step(), self._soft_step(eager)
+        differing = [name for name, a, b in (
+            ("inputs", got_inputs, want_inputs), ("tokens", got.tokens, want.tokens), ("kinds", got.kinds, want.kinds),
+            ("ids", got.ids, want.ids), ("weights", got.weights, want.weights)) if not torch.equal(a, b)]
+        if differing:
+            self.problems.append(f"step {i}: the replay's {', '.join(differing)} differ from eager")
+        self._check_mixture(i, got_inputs, use, *before)
+        self.problems += _check_thoughts(self.bench, self.plan, self.logits, got, i, self.notes, first,
+                                         eager.switch_mode)
+        for j, r in enumerate(self.plan.soft.index):
+            self.seen[self.kinds[r]].add(int(got.kinds[j]))
+        self.tokens.copy_(self.logits.argmax(dim=1))
+        self.tokens[self.plan.order] = got.tokens
+
+    def _check_mixture(self, i: int, inputs, use, ids, weights) -> None:
+        """Rows with a concept token: float64 ``sum_i w_i E[ids_i]`` within the rounding of
+        the embedding's dtype; every other row: its token's embedding, bitwise."""
+        weight = self.bench.weight
+        tolerance = 2.0 ** -7 if weight.dtype == torch.bfloat16 else 1e-5
+        error = (inputs.double() - R.mixture(weight, ids, weights)).abs()
+        bound = tolerance * R.mixture(weight.abs(), ids, weights.abs()) + 1e-7
+        over = ((error > bound).any(dim=1) & use).cpu()
+        plain = (inputs != self.bench.embedding(self.tokens)).any(dim=1) & ~use
+        self.notes["compared"]["mixture"] += int(use.sum())
+        worst = float(torch.where(use.unsqueeze(1), error, torch.zeros_like(error)).max())
+        self.notes["max_error"]["mixture"] = max(self.notes["max_error"]["mixture"], worst)
+        for r in over.nonzero().flatten().tolist():
+            self.problems.append(f"step {i} row {r} ({self.kinds[r]}): mixture off float64 "
+                                 f"by {float(error[r].max()):.3g}")
+        for r in plain.cpu().nonzero().flatten().tolist():
+            self.problems.append(f"step {i} row {r} ({self.kinds[r]}): a row without a concept token was mixed")
+
+    def verdict(self, steps: int) -> dict:
+        problems, seen, notes = self.problems, self.seen, self.notes
+        for kind, leaving in LEAVES.items():
+            if leaving not in seen[kind]:
+                problems.append(f"no {kind} row left thinking that way (kinds seen: {sorted(seen[kind])})")
+        if any(KIND_ERROR_INPUT in s for s in seen.values()):
+            problems.append("a row's concept token was not mixed into its input (KIND_ERROR_INPUT)")
+        if not any(KIND_ANSWER in s for s in seen.values()):
+            problems.append("no row started answering")
+        if not notes["first_blend"]:
+            problems.append("no switch row fed its first step blended with the newline token")
+        if not notes["math_explicit"]:
+            problems.append("no latent switch step wrote a maths token")
+        if not self.unsorted:
+            problems.append("no group drew its thinking samples over the unsorted vocabulary")
+        return {"mode": "CUDA graph" if self.cuda else "torch.jit.trace", "batch": self.batch, "steps": steps,
+                "kinds_seen": {k: sorted(v) for k, v in seen.items()}, **notes, "problems": problems,
+                "pass": not problems}
+
+
+def _check_thoughts(bench, plan, logits, result, step, notes, first, switch_mode) -> list[str]:
     """Each soft row's thought against the float64 references of its method."""
-    problems = []
+    problems, worst = [], notes["max_error"]
     for j, r in enumerate(plan.soft.index):
         kind, s = plan.kinds[r], plan.requests[r]
         ids, weights = result.ids[j], result.weights[j]
@@ -186,7 +221,7 @@ def _check_thoughts(bench, plan, logits, result, step, worst, notes, first, swit
         if kind in EXACT_CONCEPT:
             got = R.dense(ids, weights, bench.vocab)
             error = min(float((got - want).abs().max()) for want in R.near(R.concept_weights, z, *cuts, s.max_topk))
-            worst["concept"] = max(worst["concept"], error)
+            worst["weights"] = max(worst["weights"], error)
             notes["compared"]["concept"] += 1
             if error > 1e-4:
                 problems.append(f"step {step} row {r} ({kind}): concept weights off float64 by {error:.3g}")
@@ -196,7 +231,7 @@ def _check_thoughts(bench, plan, logits, result, step, worst, notes, first, swit
                      else R.think_router(z, *cuts, s.max_topk, s.value("tau"), token))
             got = R.dense(ids, weights, bench.vocab)
             error = min(float((got - want).abs().max()) for want in wants)
-            worst["concept"] = max(worst["concept"], error)
+            worst["weights"] = max(worst["weights"], error)
             notes["compared"][kind] += 1
             if error > 1e-4:
                 problems.append(f"step {step} row {r} ({kind}): input weights off float64 by {error:.3g}")

@@ -29,11 +29,11 @@ def test_the_self_check_passes_in_its_cpu_form(selfcheck, tmp_path):
     assert report["verdict"] == "pass" and all(c["pass"] for c in checks.values())
     assert set(checks) == {"replay", "no_waits", "batch_invariance", "vocab_split", "padded_rows", "speed"}
     replay = checks["replay"]
-    assert replay["mode"] == "torch.jit.trace" and replay["steps"] == 8 and replay["re_admitted_rows"]
+    assert replay["mode"] == "torch.jit.trace" and replay["steps"] == 8 and replay["readmitted_rows"]
     # Rows left thinking by the budget (3), Cold Stop (2) and the model's think-end (5).
     assert 3 in replay["kinds_seen"]["budget"] and 2 in replay["kinds_seen"]["cold_stop"]
     assert 5 in replay["kinds_seen"]["model_end"] and replay["first_blend"] > 0 and replay["math_explicit"] > 0
-    assert replay["max_error"]["concept"] < 1e-4 and replay["max_error"]["mixture"] < 1e-5
+    assert replay["max_error"]["weights"] < 1e-4 and replay["max_error"]["mixture"] < 1e-5
     assert all(n > 0 for n in replay["compared"].values())  # the references were compared
     assert checks["no_waits"]["device"] == "meta"
     assert checks["vocab_split"]["2_way_pass"] and checks["vocab_split"]["4_way_pass"]
