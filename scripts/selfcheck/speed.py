@@ -1,7 +1,7 @@
 """Timings: the plugin's soft step against plain sampling with the same cuts, in torch.
 
-The baseline is what a sampler does without soft thinking: ``softmax(z / T)``, a sort of
-the vocabulary, top-k, top-p, min-p and a draw. The soft step does that work once for the
+The baseline is what a sampler does without soft thinking: ``softmax(z / T)``, its top-k
+(sorted), top-p, min-p and a draw. The soft step does that work once for the
 after-thinking sample and once more for the concept token, so on a GPU it passes when it
 takes at most :data:`MAX_SOFT_OVER_PLAIN` times the baseline at batch 64 and 256 (batch 1
 is launch-bound and reported only). On a CPU the figures are reported, never judged."""
@@ -24,13 +24,13 @@ CUTS = dict(temperature=0.7, top_k=40, top_p=0.95, min_p=0.001)  # the timed req
 
 
 def plain_sample(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float) -> torch.Tensor:
+    """The sample of a plain request in plain torch: the top-k of ``softmax(z / T)`` (sorted),
+    top-p on their renormalised mass, min-p, a draw."""
     probs = torch.softmax(logits / temperature, dim=-1)
-    sorted_probs, order = probs.sort(dim=-1, descending=True)
-    ranks = torch.arange(probs.shape[1], device=probs.device)
-    keep = (ranks < top_k) & ((sorted_probs.cumsum(dim=-1) - sorted_probs) <= top_p)
-    keep &= sorted_probs >= min_p * sorted_probs[:, :1]
-    weights = sorted_probs * keep
-    choice = torch.multinomial(weights, 1)
+    top, order = probs.topk(min(top_k, probs.shape[1]), dim=-1)
+    keep = (top.cumsum(dim=-1) - top) <= top_p * top.sum(dim=-1, keepdim=True)
+    keep &= top >= min_p * top[:, :1]
+    choice = torch.multinomial(top * keep, 1)
     return order.gather(1, choice).squeeze(1)
 
 
