@@ -4,12 +4,17 @@ On CUDA, a copy from ordinary (pageable) host memory to the device waits until t
 has drained, which would cancel the overlap scheduler's overlap on every batch that admits
 a request. :func:`to_device` copies from pinned memory without blocking; PyTorch's
 pinned-memory allocator keeps the host buffer alive until the copy has run. On a CPU the
-copy is a plain conversion. No SGLang import.
+copy is a plain conversion. On a device that cannot pin host memory (``meta``, in tests)
+the host buffer is marked as standing for pinned memory (:data:`PINNED_STAND_IN`), so the
+guard of sync_guard.py tells this path from a pageable copy there too. No SGLang import.
 """
 
 from __future__ import annotations
 
 import torch
+
+# Attribute set on a host tensor that would have been pinned had its device allowed it.
+PINNED_STAND_IN = "_soft_thinking_pinned_stand_in"
 
 
 def to_device(values, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
@@ -20,6 +25,8 @@ def to_device(values, dtype: torch.dtype, device: torch.device | str) -> torch.T
         return host
     if device.type == "cuda":
         host = host.pin_memory()
+    else:
+        setattr(host, PINNED_STAND_IN, True)
     return host.to(device, non_blocking=True)
 
 

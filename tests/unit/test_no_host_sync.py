@@ -26,6 +26,7 @@ from sglang_soft_thinking.runtime import SETTINGS_ATTR
 from sglang_soft_thinking.step import soft_step
 from sglang_soft_thinking.sync_guard import HostSyncError, no_host_sync
 from sglang_soft_thinking.table import RowState, SoftThinkingTable
+from sglang_soft_thinking.transfer import to_device
 
 VOCAB, K_MAX, HIDDEN = 300, 9, 16
 
@@ -53,6 +54,28 @@ def test_the_guard_catches_what_waits_for_the_device():
             syncing()
     with no_host_sync():
         torch.where(x > 0, x, torch.zeros_like(x)).topk(2)
+
+
+def test_the_guard_refuses_copies_from_pageable_host_memory():
+    """On CUDA a blocking copy, or one from pageable memory, waits for the stream to drain
+    (the sync debug mode raises on the first): with the device tensors on ``meta`` the guard
+    refuses both, and the implicit copies of host tensors that meet a device tensor, and
+    passes transfer.to_device's pinned, non-blocking path."""
+    device = torch.empty(3, device="meta")
+    host = torch.arange(3.0)
+    for copying in (lambda: host.to("meta"), lambda: host.to("meta", non_blocking=True),
+                    lambda: device.copy_(host), lambda: device.copy_(host, non_blocking=True),
+                    lambda: torch.tensor([1, 2], device="meta"), lambda: torch.as_tensor([1.0], device="meta"),
+                    lambda: device + host, lambda: device[torch.tensor([0, 2])],
+                    lambda: device.index_put_((torch.tensor([1]),), torch.ones(1, device="meta"))):
+        with pytest.raises(HostSyncError), no_host_sync():
+            copying()
+    with no_host_sync():
+        moved = to_device([[1, 2], [3, 4]], torch.int64, "meta")
+        device.copy_(moved[0, :1].float().expand(3))
+        device * torch.tensor(2.0)  # a 0-d host tensor is a scalar argument, not a copy
+        torch.full((2,), 7, device="meta") + device[:2]
+    assert moved.device.type == "meta" and torch.tensor([1]).device.type == "cpu"
 
 
 def test_a_step_of_every_method_never_waits_for_the_device():
