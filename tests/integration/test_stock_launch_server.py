@@ -82,3 +82,23 @@ def test_input_embeds_with_soft_thinking_is_refused(stock_server):
     assert "input_embeds: not accepted with soft thinking" in response.text
     plain = httpx.post(url, json={"input_embeds": embeds, "sampling_params": sampling}, timeout=300)
     assert "soft thinking" not in plain.text
+
+
+def test_native_fields_soft_thinking_cannot_serve_are_refused_naming_them(stock_server):
+    """Through the stock ``/generate``, a soft request asking for logprobs, a grammar or n > 1
+    is a 400 naming the field (native_fields.py); the same plain request is served."""
+    url = stock_server.base_url.removesuffix("/v1") + "/generate"
+    sampling = {"temperature": 0.7, "max_new_tokens": 4, "ignore_eos": True}
+    soft = {**sampling, "custom_params": {"soft_thinking": {"max_topk": 4}}}
+    for extra, sampling_extra, name in [({"return_logprob": True}, {}, "return_logprob"),
+                                        ({}, {"regex": "[0-9]+"}, "sampling_params.regex"),
+                                        ({}, {"n": 2}, "sampling_params.n")]:
+        body = {"text": "Name a fruit.", "sampling_params": {**soft, **sampling_extra}, **extra}
+        response = httpx.post(url, json=body, timeout=300)
+        assert response.status_code == 400, (name, response.text)
+        assert f"{name}: not supported with soft thinking" in response.text or \
+            f"{name}: must be 1 with soft thinking" in response.text, response.text
+    plain = httpx.post(url, json={"text": "Name a fruit.", "sampling_params": sampling,
+                                  "return_logprob": True}, timeout=300)
+    assert plain.status_code == 200, plain.text
+    assert len(plain.json()["meta_info"]["output_token_logprobs"]) == 4

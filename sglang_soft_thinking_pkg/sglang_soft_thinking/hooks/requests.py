@@ -9,7 +9,9 @@ Three hooks, SGLang 0.5.23:
   validates ``sampling_params.custom_params``' soft-thinking part while the raw
   request is still at hand (SGLang later rewrites temperature 0 as greedy), and
   rewrites it in the canonical flat form, since ``custom_params`` may only
-  nest one level. A ``ValueError`` here becomes SGLang's 400.
+  nest one level; and refuses, for a soft-thinking request, the native fields soft
+  thinking cannot serve right (native_fields.py: logprobs, grammars, beam search, ``n``,
+  sessions, logit processors, ...). A ``ValueError`` here becomes SGLang's 400.
 * ``Scheduler.run_batch`` (BEFORE), in each scheduler process: resolves each new
   request's settings to numbers, once, on the host, and keeps them on SGLang's
   ``Req`` (the table rows are written where the forward batch is built, see batch.py).
@@ -24,6 +26,7 @@ from pydantic import ValidationError
 from sglang_soft_thinking import runtime
 from sglang_soft_thinking.draws import seed_of
 from sglang_soft_thinking.hooks.results import fail_request
+from sglang_soft_thinking.native_fields import unsupported_field
 from sglang_soft_thinking.params import CUSTOM_PARAMS_KEY, FLAT_NAMES, SoftThinkingParams, describe_validation_error
 from sglang_soft_thinking.phases import MAX_END_TOKENS
 from sglang_soft_thinking.runtime import SETTINGS_ATTR
@@ -71,15 +74,25 @@ def _before_tokenize_one(manager, obj, *args, **kwargs):
     validate_sampling_params(dict(sampling_params), input_embeds=obj.input_embeds)
 
 
+def validate_request(obj, sampling_params: dict, tokenizer=None, preferred: dict | None = None) -> None:
+    """Check one request's soft-thinking parameters (in place, as validate_sampling_params)
+    and, when it thinks softly, the native fields it carries. ``preferred`` is the server's
+    ``--preferred-sampling-params``, which SGLang merges under the request's own."""
+    params = validate_sampling_params(sampling_params, tokenizer, getattr(obj, "input_embeds", None))
+    if params is None:
+        return
+    problem = unsupported_field(obj, {**(preferred or {}), **sampling_params})
+    if problem is not None:
+        raise ValueError(problem)
+
+
 def _before_tokenize(manager, obj, *args, **kwargs):
     sampling_params = getattr(obj, "sampling_params", None)
     tokenizer = getattr(manager, "tokenizer", None)
-    input_embeds = getattr(obj, "input_embeds", None)
-    if isinstance(sampling_params, dict):
-        validate_sampling_params(sampling_params, tokenizer, input_embeds)
-    elif isinstance(sampling_params, list):
-        for item in sampling_params:
-            validate_sampling_params(item, tokenizer, input_embeds)
+    preferred = getattr(manager, "preferred_sampling_params", None)
+    items = [sampling_params] if isinstance(sampling_params, dict) else sampling_params
+    for item in items if isinstance(items, list) else ():
+        validate_request(obj, item, tokenizer, preferred)
 
 
 def resolve_settings(req, tokenizer) -> RequestSettings | None:

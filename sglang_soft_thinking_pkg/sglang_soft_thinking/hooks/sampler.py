@@ -9,8 +9,10 @@ Two hooks, SGLang 0.5.23:
 * ``Sampler.forward`` (AROUND) samples each row once, by one of three samplers the
   batch's plan names (plan.py), on the logits after SGLang's own preprocessing
   (penalties, logit bias):
-  - the soft rows by :func:`step.soft_step`, on those rows' logits only; a row whose
-    concept token was not mixed into its input this step gets an ``error`` record
+  - the soft rows by :func:`step.soft_step`, on those rows' logits only (cleaned of NaN
+    first when SGLang cleans logits, ``SGLANG_SANITIZE_NAN_LOGITS``: its sampler does so
+    only after this step); a row whose concept token was not mixed into its input this
+    step gets an ``error`` record
     (checked on the device: table.missed_inputs), as does, every few steps under tensor
     parallelism, a row whose ranks drifted apart (checks.py);
   - the plain requests with a seed from draws of their seed (draws.py), with SGLang's
@@ -120,6 +122,18 @@ def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return
     return next_ids.index_copy(0, rows.index_tensor, ids.to(next_ids.dtype))
 
 
+def soft_rows_logits(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """The soft rows' logits [S, V], a copy. When SGLang is set to sanitise NaN logits, they
+    are cleaned as its sampler cleans every row (NaN and -inf to -1e30, +inf to 1e30), which
+    it does inside ``Sampler.forward``, after the soft step would have read them."""
+    from sglang.srt.environ import envs
+
+    rows = logits.index_select(0, index)
+    if envs.SGLANG_SANITIZE_NAN_LOGITS.get():
+        torch.nan_to_num_(rows, nan=-1e30, posinf=1e30, neginf=-1e30)
+    return rows
+
+
 def _soft_rows_step(table, plan, rows, logits, positions) -> StepResult | None:
     """The soft rows' step with its checks; None (and their requests aborted) on a fault."""
     soft = plan.soft
@@ -129,7 +143,7 @@ def _soft_rows_step(table, plan, rows, logits, positions) -> StepResult | None:
         missed = table.missed_inputs(soft_rows)
         if plan.extend_inputs is not None and not plan.extend_applied:
             missed = torch.ones_like(missed)  # the embedding hook never put the concept tokens in
-        result = soft_step(table, soft_rows, logits.index_select(0, index), soft,
+        result = soft_step(table, soft_rows, soft_rows_logits(logits, index), soft,
                            positions.index_select(0, index), failed=missed, vocabulary=runtime.get().vocabulary)
         _check_ranks(result)
         return result
