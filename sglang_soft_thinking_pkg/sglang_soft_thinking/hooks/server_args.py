@@ -15,9 +15,7 @@ Deletable option by option, as each mode is made right and tested.
 
 from __future__ import annotations
 
-import os
 
-from sglang_soft_thinking import checks
 
 TARGET = "sglang.srt.server_args.ServerArgs.resolve_once"
 
@@ -102,10 +100,6 @@ def _after_resolve(result, server_args, *args, **kwargs):
 
     verify_hooks()
     refuse(server_args)  # as resolved: SGLang may switch an option on for a model
-    if str(getattr(server_args, "log_level", "")).lower() == "debug":
-        # The cross-rank check of the soft state is on by default in debug (checks.py); the
-        # scheduler processes started after this inherit it.
-        os.environ.setdefault(checks.INTERVAL_ENV, str(checks.DEBUG_INTERVAL))
     return result
 
 
