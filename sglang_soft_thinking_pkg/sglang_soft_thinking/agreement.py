@@ -30,9 +30,10 @@ from typing import Callable
 import torch
 
 INTERVAL_ENV = "SOFTTHINK_TP_CHECK_INTERVAL"
-# Every step: on top of the step's one small all-reduce, a check adds 4K float64 columns
-# to it. benchmarks/rank_check.py measures that cost; README "Tensor parallelism" states it.
-DEFAULT_INTERVAL = 1
+# A check adds 4K float64 columns to the step's all-reduce. Measured with gloo on this
+# project's 2-core CPU (benchmarks/rank_check.py): at most 5.8 ms per check against a
+# 25 ms decode step, so every 64 steps keeps it under 0.5% of a step (README, "tp-size").
+DEFAULT_INTERVAL = 64
 # A row's flag; the larger wins when ranks (or causes) differ. An error record names it.
 FLAG_DRIFT, FLAG_INPUT, FLAG_FAULT = 1, 2, 3  # inputs differ; input not mixed; a fault met
 

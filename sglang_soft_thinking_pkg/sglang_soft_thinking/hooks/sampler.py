@@ -10,9 +10,8 @@ Two hooks, SGLang 0.5.23:
   batch's plan names (plan.py), on the logits after SGLang's own preprocessing
   (penalties, logit bias):
   - the soft rows by :func:`step.soft_step`, on those rows' logits only; a row whose
-    concept token was not mixed into its input this step gets an ``error`` record
-    (checked on the device: table.missed_inputs), as does, every few steps under tensor
-    parallelism, a row whose ranks drifted apart (checks.py);
+    concept token was not mixed into its input this step is flagged (checked on the
+    device: table.missed_inputs);
   - the plain requests with a seed from draws of their seed (draws.py), with SGLang's
     own settings for them, so a seed holds whatever shares the batch (SGLang honours
     seeds only in its deterministic mode);
@@ -21,9 +20,17 @@ Two hooks, SGLang 0.5.23:
     (logprobs, sampling masks, custom logit processors) needs them all; then the
     plugin's rows replace its choice. SGLang's sampler runs last: it overwrites the
     logits it is given in place.
-  The soft rows' records ride on ``logits_output.customized_info``, which SGLang copies to
-  each request and on to ``meta_info`` (records.py). A fault in the soft step aborts the
-  batch's soft requests (hooks/results.py); SGLang's sampler then samples their rows.
+  Each batch row has a flag (agreement.FLAG_*): a fault noted on its request before the
+  step (hooks/results.py ``note_fault``), an input not mixed, a fault met here. Under
+  tensor parallelism the ranks then make the step's one all-reduce (agreement.py): the
+  largest flag and the smallest token of each row, and every few steps the rows' inputs
+  (a row whose ranks drifted apart is flagged). The records ride on
+  ``logits_output.customized_info``, which SGLang copies to each request and on to
+  ``meta_info`` (records.py); a flagged row's record is an error record, from which every
+  rank aborts its request at the same point (hooks/results.py). A fault in the soft step
+  flags every soft row (SGLang's sampler then samples their rows); a fault in the seeded
+  sampling is retried row by row; a fault in SGLang's sampler on a subset of the rows is
+  retried on every row.
 
 Deletable when SGLang's sampler offers a per-request sampling hook.
 """
@@ -135,10 +142,12 @@ def _seeds(plan, index) -> list[int]:
             if getattr(plan.reqs[i], SETTINGS_ATTR, None) is not None]
 
 
-def _raise_flags(flags: torch.Tensor, index: torch.Tensor, code) -> None:
-    """flags[index] = max(flags[index], code), code a number or an [N] tensor."""
-    flags.index_copy_(0, index, torch.maximum(flags.index_select(0, index), torch.as_tensor(
-        code, dtype=flags.dtype, device=flags.device)))
+def _raise_flags(flags: torch.Tensor, index: torch.Tensor, code: int | torch.Tensor) -> None:
+    """flags[index] = max(flags[index], code), code a number or an [N] tensor (device ops
+    only: a number is never copied to the device)."""
+    current = flags.index_select(0, index)
+    raised = torch.clamp(current, min=code) if isinstance(code, int) else torch.maximum(current, code)
+    flags.index_copy_(0, index, raised)
 
 
 def _note_rows(plan, index: list[int], reason: str) -> None:
