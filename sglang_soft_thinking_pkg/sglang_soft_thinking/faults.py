@@ -63,7 +63,10 @@ def seed_of(kind: str) -> int | None:
 
 
 def check(kind: str, seeds) -> None:
-    """Raise the fault ``kind`` if its seed is among ``seeds`` (an iterable of ints)."""
+    """Raise the fault ``kind`` if its seed is among ``seeds``: ints, or a function that
+    returns them (called only when a test asked for that fault)."""
     seed = seed_of(kind)
-    if seed is not None and seed in seeds:
+    if seed is None:
+        return
+    if seed in (seeds() if callable(seeds) else seeds):
         raise InjectedFault(f"a fault injected at {kind}")

@@ -114,7 +114,7 @@ def admit(table, reqs, rows: list[int]) -> None:
 
 
 def _write_rows(table, rows: list[int], settings: list, states: list) -> None:
-    faults.check("table_admit", [s.seed for s in settings if s is not None])
+    faults.check("table_admit", lambda: [s.seed for s in settings if s is not None])
     table.admit(rows, settings, states)
 
 

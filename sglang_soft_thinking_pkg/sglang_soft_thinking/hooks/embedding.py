@@ -159,7 +159,7 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         # Eager: only the soft rows, at the batch's widest input.
         soft = plan.soft.index_tensor
         soft_rows = rows.index_select(0, soft)
-        faults.check("embed", _soft_seeds(plan))
+        faults.check("embed", lambda: _soft_seeds(plan))
         skip_seed = faults.seed_of("skip_mix")
         skip = None if skip_seed is None else table.seed[soft_rows] == skip_seed
         mixed = decode_inputs(rt.mixer, embeddings.index_select(0, soft), table, soft_rows,
@@ -173,9 +173,7 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
 
 
 def _soft_seeds(plan) -> list[int]:
-    """The seeds of the plan's soft requests (for faults a test injects; empty unless set)."""
-    if faults.seed_of("embed") is None:
-        return []
+    """The seeds of the plan's soft requests (for faults a test injects)."""
     return [getattr(plan.reqs[i], SETTINGS_ATTR).seed for i in plan.soft.index]
 
 

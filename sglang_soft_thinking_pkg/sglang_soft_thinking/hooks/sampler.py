@@ -124,7 +124,7 @@ def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return
     if not rows.index:
         return next_ids
     try:
-        faults.check("subset", _seeds(plan, plan.soft.index if plan.soft else []))
+        faults.check("subset", lambda: _seeds(plan, plan.soft.index if plan.soft else []))
         subset_output = copy.copy(logits_output)
         subset_output.next_token_logits = logits.index_select(0, rows.index_tensor)
         ids = original(sampler, subset_output, sampling_info_for(sampling_info, rows), return_logprob,
@@ -162,7 +162,7 @@ def _soft_rows_step(table, plan, rows, logits, positions, flags) -> StepResult |
     index = soft.index_tensor
     soft_rows = rows.index_select(0, index)
     try:
-        faults.check("soft_step", _seeds(plan, soft.index))
+        faults.check("soft_step", lambda: _seeds(plan, soft.index))
         missed = table.missed_inputs(soft_rows)
         if plan.inputs_failed or (plan.extend_inputs is not None and not plan.extend_applied):
             missed = torch.ones_like(missed)  # the embedding hook never put the concept tokens in
@@ -205,7 +205,7 @@ def _records(plan, result: StepResult | None, flags) -> StepRecords | None:
     if result is None:
         return None
     try:
-        faults.check("records", _seeds(plan, plan.soft.index))
+        faults.check("records", lambda: _seeds(plan, plan.soft.index))
         host_fault = faults.seed_of("records_host")
         fault_positions = frozenset() if host_fault is None else frozenset(
             j for j, i in enumerate(plan.soft.index) if _seeds(plan, [i]) == [host_fault])
