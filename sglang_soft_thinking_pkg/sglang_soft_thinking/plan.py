@@ -252,6 +252,11 @@ class BatchPlan:
     extend_applied: bool = False  # set by the embedding hook once it has put extend_inputs in
     reqs: list = field(default_factory=list)  # the batch's requests, by batch row
     traced_rows: frozenset[int] = field(default_factory=frozenset)  # rows that asked for their trace
+    # Rows whose requests met a fault on this process before sampling (hooks/results.py
+    # note_fault): flagged in the step's agreement (agreement.py), then aborted.
+    fault_rows: list[int] = field(default_factory=list)
+    fault_tensor: torch.Tensor | None = None  # ``fault_rows`` on the batch's device
+    inputs_failed: bool = False  # set by the embedding hook when it could not mix this batch
 
     @property
     def has_soft(self) -> bool:
@@ -259,4 +264,4 @@ class BatchPlan:
 
     @property
     def has_work(self) -> bool:
-        return self.soft is not None or self.seeded_plain is not None
+        return self.soft is not None or self.seeded_plain is not None or bool(self.fault_rows)

@@ -27,6 +27,7 @@ SETTINGS_ATTR = "_soft_thinking_settings"  # on Req: RequestSettings, or None fo
 ADMITTED_ATTR = "_soft_thinking_admitted"  # on Req: (row, retraction count) of its last admission
 RESUMED_ATTR = "_soft_thinking_resumed"  # on Req: resume.Resumed after a retraction
 FAILED_ATTR = "_soft_thinking_failed"  # on Req: why it was aborted (hooks/results.py)
+FAULT_ATTR = "_soft_thinking_fault"  # on Req: a fault met before its step, to be agreed on (hooks/results.py)
 PLAN_ATTR = "_soft_thinking_plan"  # on ForwardBatch and, while it is sampled, LogitsProcessorOutput
 
 
@@ -37,7 +38,8 @@ class Runtime:
     # The forward batch whose forward is running (None outside a forward).
     forward_batch: object | None = None
     think_end_ids: dict[str, list[int]] = field(default_factory=dict)
-    steps: int = 0  # sampling steps with soft rows, for the periodic cross-rank check
+    steps: int = 0  # sampled batches with a plan, for the periodic cross-rank check (agreement.py)
+    tp_size: int = 1  # tensor-parallel ranks of this scheduler's model
     # SGLang's deterministic mode: every row's step computed at sizes of its own (plan.py).
     batch_invariant: bool = False
     vocabulary: Vocabulary | None = None  # the model's tokens some methods need (methods/base.py)

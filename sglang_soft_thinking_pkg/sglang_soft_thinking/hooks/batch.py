@@ -16,7 +16,10 @@ Nothing here reads the device: rows come from the scheduler's host copy, and ind
 tensors go to the device from pinned memory without a wait (transfer.py). Under the
 overlap scheduler SGLang calls ``init_new`` on the forward stream, so the admission writes
 are ordered after the previous step's writes to a reused row. A fault while admitting or
-planning one request aborts that request (hooks/results.py), not the scheduler.
+planning one request flags that request's row (hooks/results.py ``note_fault``): every
+rank aborts it after the step (agreement.py), and the scheduler goes on. A fault in a
+batch-wide operation is narrowed to its requests where the operation splits by row
+(writing the table rows); otherwise it flags the batch's soft requests.
 
 Deletable when SGLang grows per-request decoding-state hooks.
 """
@@ -30,11 +33,13 @@ import torch
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking import faults, runtime
 from sglang_soft_thinking.draws import seed_of
-from sglang_soft_thinking.hooks.results import fail_request
+from sglang_soft_thinking.hooks.results import note_fault
 from sglang_soft_thinking.output import ANSWER, META_INFO_KEY
 from sglang_soft_thinking.plan import BatchPlan, ExtendInputs, SeededRows, SglangRows, group_soft_rows
 from sglang_soft_thinking.resume import resume
-from sglang_soft_thinking.runtime import ADMITTED_ATTR, FAILED_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR
+from sglang_soft_thinking.runtime import (
+    ADMITTED_ATTR, FAILED_ATTR, FAULT_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR,
+)
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.transfer import to_device
 
@@ -48,7 +53,20 @@ def settings_of(req) -> RequestSettings | None:
         raise RuntimeError(f"soft thinking: request {req.rid} reached the model unresolved")
     if getattr(req, FAILED_ATTR, None):
         return None
-    return getattr(req, SETTINGS_ATTR)
+    settings = getattr(req, SETTINGS_ATTR)
+    if settings is not None:
+        faults.check("settings", (settings.seed,))
+    return settings
+
+
+def guarded_settings(req) -> RequestSettings | None:
+    """:func:`settings_of`, with a fault noted on the request (then None: plain here)."""
+    try:
+        return settings_of(req)
+    except Exception as error:
+        logger.exception("soft thinking: reading the settings of request %s failed", req.rid)
+        note_fault(req, f"its settings could not be read: {error}")
+        return None
 
 
 def _admission(req, settings: RequestSettings):
@@ -66,24 +84,44 @@ def _admission(req, settings: RequestSettings):
 
 def admit(table, reqs, rows: list[int]) -> None:
     """Write the rows of the requests new to their row (see the module docstring)."""
-    new_rows, new_settings, new_states = [], [], []
+    new_reqs, new_rows, new_settings, new_states = [], [], [], []
     for req, row in zip(reqs, rows):
         key = (row, req.retraction_count)
         if getattr(req, ADMITTED_ATTR, None) == key:
             continue
         setattr(req, ADMITTED_ATTR, key)
-        settings, state = settings_of(req), None
+        settings, state = guarded_settings(req), None
         if settings is not None:
             try:
                 state = _admission(req, settings)
             except Exception as error:  # a fault here costs this request alone
                 logger.exception("soft thinking: admitting request %s failed", req.rid)
-                fail_request(req, f"admitting the request failed: {error}")
-                settings = None
+                note_fault(req, f"admitting the request failed: {error}")
+                state = None  # its row starts afresh: it runs this step, and is aborted after it
+        new_reqs.append(req)
         new_rows.append(row)
         new_settings.append(settings)
         new_states.append(state)
-    table.admit(new_rows, new_settings, new_states)
+    try:
+        _write_rows(table, new_rows, new_settings, new_states)
+    except Exception as error:  # split by row: the rows that still fail cost their requests
+        logger.exception("soft thinking: writing %d table rows failed; writing them one by one", len(new_rows))
+        for req, row, settings, state in zip(new_reqs, new_rows, new_settings, new_states):
+            try:
+                _write_rows(table, [row], [settings], [state])
+            except Exception:
+                note_fault(req, f"its table row could not be written: {error}")
+
+
+def _write_rows(table, rows: list[int], settings: list, states: list) -> None:
+    faults.check("table_admit", lambda: [s.seed for s in settings if s is not None])
+    table.admit(rows, settings, states)
+
+
+def faulty_rows(reqs) -> list[int]:
+    """Batch rows whose requests met a fault here and are not aborted yet."""
+    return [i for i, req in enumerate(reqs)
+            if getattr(req, FAULT_ATTR, None) is not None and not getattr(req, FAILED_ATTR, None)]
 
 
 def seeded_plain_rows(reqs, settings: list[RequestSettings | None], vocab_size: int) -> SeededRows | None:
@@ -131,7 +169,7 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
     counted = [True] * len(reqs)  # whether each row's sample counts
     if not forward_batch.forward_mode.is_decode():
         counted = _plan_extend(result, table, batch, forward_batch)  # may abort requests it cannot plan
-    settings = [settings_of(req) for req in reqs]  # None for a plain request
+    settings = [guarded_settings(req) for req in reqs]  # None for a plain request
     result.seeded_plain = seeded_plain_rows(reqs, settings, vocab_size)
     index = [i for i, s in enumerate(settings) if s is not None and counted[i]]
     if index:
@@ -143,6 +181,9 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
         result.seeded_plain.index if result.seeded_plain else ())
     if taken:
         result.sglang = sglang_rows(reqs, taken)
+    result.fault_rows = faulty_rows(reqs)
+    if result.fault_rows:
+        result.fault_tensor = to_device(result.fault_rows, torch.int64, device)
     for part in (result.soft, result.seeded_plain, result.sglang):
         if part is not None:
             part.index_tensor = to_device(part.index, torch.int64, device)
@@ -191,7 +232,7 @@ def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> list[bool]:
     rows = _rows_of(batch)
     for i, req in enumerate(batch.reqs):
         prefix, length = prefix_lens[i], extend_lens[i]
-        settings = settings_of(req)
+        settings = guarded_settings(req)
         if id(req) in decoding:
             counted.append(True)
             if settings is not None:
@@ -204,7 +245,7 @@ def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> list[bool]:
                     positions, ids, weights = _history(req, settings, prefix, length, start, table.k_max)
                 except Exception as error:  # a fault here costs this request alone
                     logger.exception("soft thinking: planning request %s failed", req.rid)
-                    fail_request(req, f"its re-prefill could not be planned: {error}")
+                    note_fault(req, f"its re-prefill could not be planned: {error}")
                     positions, ids, weights = [], [], []
                 history_pos += positions
                 history_ids += ids
@@ -244,8 +285,11 @@ def _after_init_new(forward_batch, cls, batch, model_runner, *args, **kwargs):
         logger.exception("soft thinking: planning a batch failed")
         for req in batch.reqs:
             if getattr(req, SETTINGS_ATTR, None) is not None:
-                fail_request(req, f"its batch could not be planned: {error}")
-        batch_plan = BatchPlan()
+                note_fault(req, f"its batch could not be planned: {error}")
+        batch_plan = BatchPlan(reqs=list(batch.reqs), fault_rows=faulty_rows(batch.reqs))
+        if batch_plan.fault_rows:
+            batch_plan.fault_tensor = to_device(batch_plan.fault_rows, torch.int64,
+                                                forward_batch.req_pool_indices.device)
     setattr(forward_batch, PLAN_ATTR, batch_plan)
     return forward_batch
 

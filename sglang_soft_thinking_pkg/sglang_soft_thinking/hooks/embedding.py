@@ -15,12 +15,16 @@ SGLang 0.5.23:
   - decode: :func:`mixing.decode_inputs`, branch-free on the table indexed by the batch's
     request rows. A graph captured with no soft request present therefore mixes at
     replay, every row at the table's full width. An eager batch mixes only its plan's
-    soft rows, at their widest input, and skips a plan with none.
+    soft rows, at their widest input, and skips a plan with none; under tensor
+    parallelism it mixes every row at full width, as a graph does, so that each rank's
+    all-reduce of the mixtures has the same shape whatever its plan.
   - extend / mixed: the positions the batch's plan lists (the thinking positions of a
     request re-prefilled after a retraction, the decode rows of a mixed batch) take their
     concept tokens (:func:`mixing.extend_inputs`).
   The mixture is computed the way the module embeds tokens (:func:`mixer_for`): from each
   rank's vocabulary shard, reduced once, for SGLang's ``VocabParallelEmbedding``.
+  A fault while mixing an eager batch does not stop the forward: the batch keeps its
+  tokens' own embeddings and its plan says so, and the sampler aborts its soft rows.
 * ``PrefillCudaGraphRunner.can_run_graph`` (AROUND): an extend batch whose plan puts
   concept tokens at some positions runs eagerly; a prefill graph captured from plain
   prompts would replay without them.
@@ -31,11 +35,14 @@ Deletable when SGLang's decode path accepts per-request input embeddings.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from sglang_soft_thinking import faults, runtime
 from sglang_soft_thinking.hooks.model_check import check_model, find_input_embedding
 from sglang_soft_thinking.mixing import ModuleMixer, ShardMixer, VocabShard, decode_inputs, extend_inputs
-from sglang_soft_thinking.runtime import PLAN_ATTR
+from sglang_soft_thinking.runtime import PLAN_ATTR, SETTINGS_ATTR
+
+logger = logging.getLogger(__name__)
 
 INIT_GRAPHS = "sglang.srt.model_executor.model_runner.ModelRunner.init_cuda_graphs"
 FORWARD_CONTEXT = "sglang.srt.model_executor.forward_context.forward_context"
@@ -59,6 +66,12 @@ def mixer_for(module):
                        added_end=s.added_vocab_end_index)
     return ShardMixer(module.weight, shard, reduce=_reduce_of(module),
                       output_dtype=getattr(module, "output_dtype", None))
+
+
+def _tp_size() -> int:
+    from sglang.srt.distributed import get_tp_group
+
+    return get_tp_group().world_size
 
 
 def _reduce_of(module):
@@ -85,6 +98,7 @@ def _before_init_graphs(model_runner, *args, **kwargs):
     module = find_input_embedding(model_runner.model)
     rt.create_table(model_runner.req_to_token_pool.req_to_token.shape[0], model_runner.device)
     rt.batch_invariant = bool(getattr(model_runner.server_args, "enable_deterministic_inference", False))
+    rt.tp_size = _tp_size()
     if rt.mixer is None:
         rt.mixer = mixer_for(module)
         module.register_forward_hook(_after_embedding)
@@ -116,27 +130,51 @@ def _after_embedding(module, args, embeddings):
     if forward_batch is None or table is None:
         return embeddings
     plan = getattr(forward_batch, PLAN_ATTR, None)
+    if plan is None:  # a batch SGLang built itself (graph capture): a fault here stops the start
+        return _mixed(rt, table, forward_batch, None, embeddings)
+    try:
+        return _mixed(rt, table, forward_batch, plan, embeddings)
+    except Exception:
+        # The forward must go on: its rows keep their tokens' own embeddings, and the plan
+        # says so, so the sampler flags every soft row as not mixed (the same check as a
+        # model that bypasses this module) and each is aborted, never served plainly.
+        logger.exception("soft thinking: mixing a batch's inputs failed")
+        plan.inputs_failed = True
+        return embeddings
+
+
+def _mixed(rt, table, forward_batch, plan, embeddings):
+    """The batch's input embeddings with its concept tokens put in (module docstring)."""
     if forward_batch.forward_mode.is_decode():
         rows = forward_batch.req_pool_indices
         if rows.shape[0] != embeddings.shape[0]:
             raise RuntimeError(f"soft thinking: a decode batch of {embeddings.shape[0]} inputs "
                                f"for {rows.shape[0]} request rows")
-        if plan is None:  # a batch SGLang built itself (graph capture): mix at full width
+        # Under tensor parallelism every rank mixes every row at full width, so the mixer's
+        # all-reduce has the same shape on every rank whatever each rank's plan says.
+        if plan is None or rt.tp_size > 1:
             return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max)
         if not plan.has_soft:
             return embeddings
         # Eager: only the soft rows, at the batch's widest input.
         soft = plan.soft.index_tensor
         soft_rows = rows.index_select(0, soft)
+        faults.check("embed", lambda: _soft_seeds(plan))
         skip_seed = faults.seed_of("skip_mix")
         skip = None if skip_seed is None else table.seed[soft_rows] == skip_seed
         mixed = decode_inputs(rt.mixer, embeddings.index_select(0, soft), table, soft_rows,
                               plan.soft.k_used if not rt.batch_invariant else table.k_max, skip=skip)
         return embeddings.index_copy(0, soft, mixed)
     if plan is not None and plan.extend_inputs is not None:
+        mixed = extend_inputs(rt.mixer, embeddings, plan.extend_inputs)
         plan.extend_applied = True
-        return extend_inputs(rt.mixer, embeddings, plan.extend_inputs)
+        return mixed
     return embeddings
+
+
+def _soft_seeds(plan) -> list[int]:
+    """The seeds of the plan's soft requests (for faults a test injects)."""
+    return [getattr(plan.reqs[i], SETTINGS_ATTR).seed for i in plan.soft.index]
 
 
 def _around_prefill_graph_check(original, runner, forward_batch, *args, **kwargs):

@@ -21,17 +21,20 @@ Deletable when SGLang grows per-request decoding-state hooks.
 
 from __future__ import annotations
 
+import logging
+
 from pydantic import ValidationError
 
-from sglang_soft_thinking import runtime
+from sglang_soft_thinking import faults, runtime
 from sglang_soft_thinking.draws import seed_of
-from sglang_soft_thinking.hooks.results import fail_request
+from sglang_soft_thinking.hooks.results import fail_request, note_fault
 from sglang_soft_thinking.native_fields import unsupported_field
 from sglang_soft_thinking.params import CUSTOM_PARAMS_KEY, FLAT_NAMES, SoftThinkingParams, describe_validation_error
 from sglang_soft_thinking.phases import MAX_END_TOKENS
 from sglang_soft_thinking.runtime import SETTINGS_ATTR
 from sglang_soft_thinking.settings import RequestSettings, resolve
 
+logger = logging.getLogger(__name__)
 TOKENIZE_TARGET = "sglang.srt.managers.tokenizer_manager.TokenizerManager._create_tokenized_object"
 TOKENIZE_ONE_TARGET = "sglang.srt.managers.tokenizer_manager.TokenizerManager._tokenize_one_request"
 RUN_BATCH_TARGET = "sglang.srt.managers.scheduler.Scheduler.run_batch"
@@ -110,21 +113,32 @@ def resolve_settings(req, tokenizer) -> RequestSettings | None:
 def resolve_batch(scheduler, batch) -> None:
     """Give every request of the batch its settings (None: plain), once per request. One
     whose settings do not resolve (validated in the server process already, so this should
-    not happen) is aborted with an error, never served plainly."""
+    not happen), or for which a fault is met here, is flagged (``note_fault``) and aborted
+    after its first step on every rank (agreement.py), never served plainly."""
     for req in batch.reqs:
         if hasattr(req, SETTINGS_ATTR):
             continue
+        settings = None
         try:
             settings = resolve_settings(req, scheduler.tokenizer)
-        except ValueError as error:
-            fail_request(req, f"the request's settings could not be resolved: {error}")
+            if settings is not None:
+                faults.check("resolve", (settings.seed,))
+        except Exception as error:  # a fault here costs this request alone
+            logger.exception("soft thinking: resolving request %s failed", req.rid)
+            note_fault(req, f"the request's settings could not be resolved: {error}")
             settings = None
         if settings is not None and runtime.get().table is None:
             fail_request(req, "the plugin's state table does not exist in this scheduler "
                               "(its hooks are not in place)")
             settings = None
         if settings is not None:
-            runtime.get().ensure_vocabulary(scheduler.tokenizer)
+            try:
+                faults.check("vocabulary", (settings.seed,))
+                runtime.get().ensure_vocabulary(scheduler.tokenizer)
+            except Exception as error:
+                logger.exception("soft thinking: the model's vocabulary could not be built")
+                note_fault(req, f"the model's vocabulary could not be built: {error}")
+                settings = None  # plain here until the abort: its method may need the vocabulary
         setattr(req, SETTINGS_ATTR, settings)
 
 

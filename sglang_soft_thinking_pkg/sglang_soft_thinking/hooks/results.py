@@ -19,7 +19,7 @@ import logging
 from http import HTTPStatus
 
 from sglang_soft_thinking.output import ERROR, META_INFO_KEY
-from sglang_soft_thinking.runtime import FAILED_ATTR
+from sglang_soft_thinking.runtime import FAILED_ATTR, FAULT_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,22 @@ def fail_request(req, reason: str) -> None:
                                      "InternalServerError")
 
 
+def note_fault(req, reason: str) -> None:
+    """A fault this process met for ``req`` before its step was sampled. The request is
+    not aborted here: its batch row is flagged (plan.BatchPlan.fault_rows), every
+    tensor-parallel rank learns of the flag in the step's agreement (agreement.py), and
+    each aborts it from the step's error record, at the same point of the same step, so
+    no rank runs a batch the others do not. ``reason`` names the fault in the abort."""
+    if getattr(req, FAULT_ATTR, None) is None and not getattr(req, FAILED_ATTR, None):
+        logger.error("soft thinking: request %s met a fault: %s", req.rid, reason)
+        setattr(req, FAULT_ATTR, reason)
+
+
 def _after_collect(result, processor, i, req, logits_output, *args, **kwargs):
     records = (req.customized_info or {}).get(META_INFO_KEY)
     if records and records[-1] is not None and records[-1][0] == ERROR:
-        fail_request(req, f"{records[-1][1]}; the request is aborted rather than served a wrong result")
+        reason = getattr(req, FAULT_ATTR, None) or records[-1][1]
+        fail_request(req, f"{reason}; the request is aborted rather than served a wrong result")
     return result
 
 

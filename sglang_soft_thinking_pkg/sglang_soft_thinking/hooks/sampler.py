@@ -12,9 +12,7 @@ Two hooks, SGLang 0.5.23:
   - the soft rows by :func:`step.soft_step`, on those rows' logits only (cleaned of NaN
     first when SGLang cleans logits, ``SGLANG_SANITIZE_NAN_LOGITS``: its sampler does so
     only after this step); a row whose concept token was not mixed into its input this
-    step gets an ``error`` record
-    (checked on the device: table.missed_inputs), as does, every few steps under tensor
-    parallelism, a row whose ranks drifted apart (checks.py);
+    step is flagged (checked on the device: table.missed_inputs);
   - the plain requests with a seed from draws of their seed (draws.py), with SGLang's
     own settings for them, so a seed holds whatever shares the batch (SGLang honours
     seeds only in its deterministic mode);
@@ -23,9 +21,17 @@ Two hooks, SGLang 0.5.23:
     (logprobs, sampling masks, custom logit processors) needs them all; then the
     plugin's rows replace its choice. SGLang's sampler runs last: it overwrites the
     logits it is given in place.
-  The soft rows' records ride on ``logits_output.customized_info``, which SGLang copies to
-  each request and on to ``meta_info`` (records.py). A fault in the soft step aborts the
-  batch's soft requests (hooks/results.py); SGLang's sampler then samples their rows.
+  Each batch row has a flag (agreement.FLAG_*): a fault noted on its request before the
+  step (hooks/results.py ``note_fault``), an input not mixed, a fault met here. Under
+  tensor parallelism the ranks then make the step's one all-reduce (agreement.py): the
+  largest flag and the smallest token of each row, and every few steps the rows' inputs
+  (a row whose ranks drifted apart is flagged). The records ride on
+  ``logits_output.customized_info``, which SGLang copies to each request and on to
+  ``meta_info`` (records.py); a flagged row's record is an error record, from which every
+  rank aborts its request at the same point (hooks/results.py). A fault in the soft step
+  flags every soft row (SGLang's sampler then samples their rows); a fault in the seeded
+  sampling is retried row by row; a fault in SGLang's sampler on a subset of the rows is
+  retried on every row.
 
 Deletable when SGLang's sampler offers a per-request sampling hook.
 """
@@ -37,14 +43,15 @@ import logging
 
 import torch
 
-from sglang_soft_thinking import checks, runtime
+from sglang_soft_thinking import agreement, faults, runtime
+from sglang_soft_thinking.agreement import FLAG_DRIFT, FLAG_FAULT, FLAG_INPUT
 from sglang_soft_thinking.concept import sample_tokens
 from sglang_soft_thinking.draws import STREAM_PLAIN, RowDraws
-from sglang_soft_thinking.hooks.results import fail_request
+from sglang_soft_thinking.hooks.results import note_fault
 from sglang_soft_thinking.output import META_INFO_KEY
-from sglang_soft_thinking.phases import KIND_ERROR_DRIFT
 from sglang_soft_thinking.records import StepRecords
-from sglang_soft_thinking.runtime import PLAN_ATTR
+from sglang_soft_thinking.plan import SeededRows
+from sglang_soft_thinking.runtime import PLAN_ATTR, SETTINGS_ATTR
 from sglang_soft_thinking.step import StepResult, soft_step
 
 logger = logging.getLogger(__name__)
@@ -54,7 +61,9 @@ SAMPLER_FORWARD = "sglang.srt.layers.sampler.Sampler.forward"
 
 def _around_model_runner_sample(original, model_runner, logits_output, forward_batch, *args, **kwargs):
     plan = getattr(forward_batch, PLAN_ATTR, None)
-    if plan is None or not plan.has_work:
+    # Under tensor parallelism every planned batch is sampled here: the step's agreement
+    # is a collective every rank must make alike (agreement.py).
+    if plan is None or not (plan.has_work or runtime.get().tp_size > 1):
         return original(model_runner, logits_output, forward_batch, *args, **kwargs)
     # Each row samples the token at position seq_len (the tokens it holds so far).
     setattr(logits_output, PLAN_ATTR, (plan, forward_batch.req_pool_indices, forward_batch.seq_lens))
@@ -115,10 +124,16 @@ def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return
     next_ids = torch.zeros(logits.shape[0], dtype=torch.int64, device=logits.device)
     if not rows.index:
         return next_ids
-    subset_output = copy.copy(logits_output)
-    subset_output.next_token_logits = logits.index_select(0, rows.index_tensor)
-    ids = original(sampler, subset_output, sampling_info_for(sampling_info, rows), return_logprob,
-                   *args, positions.index_select(0, rows.index_tensor), **kwargs)
+    try:
+        faults.check("subset", lambda: _seeds(plan, plan.soft.index if plan.soft else []))
+        subset_output = copy.copy(logits_output)
+        subset_output.next_token_logits = logits.index_select(0, rows.index_tensor)
+        ids = original(sampler, subset_output, sampling_info_for(sampling_info, rows), return_logprob,
+                       *args, positions.index_select(0, rows.index_tensor), **kwargs)
+    except Exception:  # nothing is lost: SGLang's sampler takes every row, as it would alone
+        logger.exception("soft thinking: SGLang's sampler on a subset of the rows failed; "
+                         "running it on every row")
+        return original(sampler, logits_output, sampling_info, return_logprob, *args, positions, **kwargs)
     return next_ids.index_copy(0, rows.index_tensor, ids.to(next_ids.dtype))
 
 
@@ -134,48 +149,113 @@ def soft_rows_logits(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return rows
 
 
-def _soft_rows_step(table, plan, rows, logits, positions) -> StepResult | None:
-    """The soft rows' step with its checks; None (and their requests aborted) on a fault."""
+def _seeds(plan, index) -> list[int]:
+    """The seeds of the plan's soft requests at batch rows ``index`` (for injected faults)."""
+    return [getattr(plan.reqs[i], SETTINGS_ATTR).seed for i in index
+            if getattr(plan.reqs[i], SETTINGS_ATTR, None) is not None]
+
+
+def _raise_flags(flags: torch.Tensor, index: torch.Tensor, code: int | torch.Tensor) -> None:
+    """flags[index] = max(flags[index], code), code a number or an [N] tensor (device ops
+    only: a number is never copied to the device)."""
+    current = flags.index_select(0, index)
+    raised = torch.clamp(current, min=code) if isinstance(code, int) else torch.maximum(current, code)
+    flags.index_copy_(0, index, raised)
+
+
+def _note_rows(plan, index: list[int], reason: str) -> None:
+    for i in index:
+        note_fault(plan.reqs[i], reason)
+
+
+def _soft_rows_step(table, plan, rows, logits, positions, flags) -> StepResult | None:
+    """The soft rows' step; their rows' flags get their inputs' check (not mixed). On a
+    fault: None, and every soft row flagged (the step is one computation for them all)."""
     soft = plan.soft
     index = soft.index_tensor
     soft_rows = rows.index_select(0, index)
     try:
+        faults.check("soft_step", lambda: _seeds(plan, soft.index))
         missed = table.missed_inputs(soft_rows)
-        if plan.extend_inputs is not None and not plan.extend_applied:
+        if plan.inputs_failed or (plan.extend_inputs is not None and not plan.extend_applied):
             missed = torch.ones_like(missed)  # the embedding hook never put the concept tokens in
         result = soft_step(table, soft_rows, soft_rows_logits(logits, index), soft,
-                           positions.index_select(0, index), failed=missed, vocabulary=runtime.get().vocabulary)
-        _check_ranks(result)
-        return result
-    except Exception as error:  # a fault here costs the batch's soft requests, not the server
+                           positions.index_select(0, index), vocabulary=runtime.get().vocabulary)
+    except Exception as error:
         logger.exception("soft thinking: the soft rows' step failed")
-        for i in soft.index:
-            fail_request(plan.reqs[i], f"its sampling step failed: {error}")
+        _note_rows(plan, soft.index, f"its sampling step failed: {error}")
+        _raise_flags(flags, index, FLAG_FAULT)
+        return None
+    _raise_flags(flags, index, missed.to(flags.dtype) * FLAG_INPUT)
+    return result
+
+
+def _seeded_tokens(logits, sampling_info, plan, positions, flags) -> torch.Tensor:
+    """The seeded plain rows' tokens; on a fault, row by row, and a row that still fails
+    is flagged (its token 0: it is aborted)."""
+    seeded = plan.seeded_plain
+    try:
+        faults.check("seeded_plain", seeded.seeds)
+        return seeded_plain_tokens(logits, sampling_info, seeded, positions)
+    except Exception:
+        logger.exception("soft thinking: sampling the seeded plain rows failed; sampling them one by one")
+    tokens = torch.zeros(len(seeded.index), dtype=torch.int64, device=logits.device)
+    for j, (i, seed) in enumerate(zip(seeded.index, seeded.seeds)):
+        one = SeededRows([i], [seed], seeded.fetch_k, index_tensor=seeded.index_tensor[j:j + 1],
+                         seeds_tensor=seeded.seeds_tensor[j:j + 1])
+        try:
+            faults.check("seeded_plain", (seed,))
+            tokens[j] = seeded_plain_tokens(logits, sampling_info, one, positions)[0]
+        except Exception as error:
+            note_fault(plan.reqs[i], f"its seeded sampling failed: {error}")
+            _raise_flags(flags, one.index_tensor, FLAG_FAULT)
+    return tokens
+
+
+def _records(plan, result: StepResult | None, flags) -> StepRecords | None:
+    """The soft rows' records, their copy to the host started; on a fault, None and every
+    soft row flagged."""
+    if result is None:
+        return None
+    try:
+        faults.check("records", lambda: _seeds(plan, plan.soft.index))
+        host_fault = faults.seed_of("records_host")
+        fault_positions = frozenset() if host_fault is None else frozenset(
+            j for j, i in enumerate(plan.soft.index) if _seeds(plan, [i]) == [host_fault])
+        return StepRecords(result, plan.soft.position_of(), plan.traced_rows, fault_positions=fault_positions)
+    except Exception as error:
+        logger.exception("soft thinking: the step's records could not be built")
+        _note_rows(plan, plan.soft.index, f"its step's records could not be built: {error}")
+        _raise_flags(flags, plan.soft.index_tensor, FLAG_FAULT)
         return None
 
 
-def _check_ranks(result: StepResult) -> None:
-    """Every few steps under tensor parallelism: rows whose ranks drifted get an error record."""
+def _agree(plan, table, result: StepResult | None, flags, next_ids):
+    """Under tensor parallelism, the ranks' shared flags and tokens (agreement.py): one
+    all-reduce, with the rows' inputs on a check step. Returns (flags, next_ids)."""
     rt = runtime.get()
+    if rt.tp_size <= 1:
+        return flags, next_ids
     rt.steps += 1
-    interval = checks.check_interval()
-    if interval <= 0 or rt.steps % interval:
-        return
+    interval = agreement.check_interval()
+    inputs = None
+    if interval > 0 and rt.steps % interval == 0:
+        index = plan.soft.index_tensor if plan.soft is not None else next_ids.new_zeros(0)
+        inputs = agreement.batch_inputs(next_ids.shape[0], index, None if result is None else result.ids,
+                                        None if result is None else result.weights, table.k_max)
     from sglang.srt.distributed import get_tp_group
 
-    group = get_tp_group()
-    if group.world_size <= 1:
-        return
+    group = get_tp_group().device_group
 
-    def reduce(op):
-        def run(tensor):
-            torch.distributed.all_reduce(tensor, op=op, group=group.device_group)
-            return tensor
-        return run
+    def reduce_max(tensor):
+        torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX, group=group)
+        return tensor
 
-    drifted = checks.drifted_rows(result.ids, result.weights, reduce(torch.distributed.ReduceOp.MAX),
-                                  reduce(torch.distributed.ReduceOp.MIN))
-    result.kinds = torch.where(drifted, KIND_ERROR_DRIFT, result.kinds)
+    agreed = agreement.agree(flags, next_ids, reduce_max, inputs)
+    flags = agreed.flags
+    if agreed.drifted is not None:
+        flags = torch.maximum(flags, agreed.drifted.to(flags.dtype) * FLAG_DRIFT)
+    return flags, agreed.tokens
 
 
 def _around_sampler_forward(original, sampler, logits_output, sampling_info, return_logprob,
@@ -189,11 +269,14 @@ def _around_sampler_forward(original, sampler, logits_output, sampling_info, ret
     logits = logits_output.next_token_logits  # [B, V]
     # The position of the token each row samples: the number of tokens it holds so far.
     sample_positions = seq_lens[:logits.shape[0]].long()
+    flags = torch.zeros(logits.shape[0], dtype=torch.int32, device=logits.device)  # [B] FLAG_*
+    if plan.fault_tensor is not None:
+        _raise_flags(flags, plan.fault_tensor, FLAG_FAULT)
     result = seeded = None
     if plan.soft is not None:
-        result = _soft_rows_step(table, plan, rows, logits, sample_positions)
+        result = _soft_rows_step(table, plan, rows, logits, sample_positions, flags)
     if plan.seeded_plain is not None:
-        seeded = seeded_plain_tokens(logits, sampling_info, plan.seeded_plain, sample_positions)
+        seeded = _seeded_tokens(logits, sampling_info, plan, sample_positions, flags)
     # Run last: SGLang's sampler overwrites the logits it is given in place.
     next_ids = _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob,
                               plan.soft is not None and result is None, positions, args, kwargs)
@@ -201,11 +284,14 @@ def _around_sampler_forward(original, sampler, logits_output, sampling_info, ret
         next_ids = next_ids.index_copy(0, plan.seeded_plain.index_tensor, seeded.to(next_ids.dtype))
     if result is not None:
         next_ids = next_ids.index_copy(0, plan.soft.index_tensor, result.tokens.to(next_ids.dtype))
-        logits_output.customized_info = {
-            META_INFO_KEY: StepRecords(result, plan.soft.position_of(), plan.traced_rows)}
-    # The plugin's rows replaced SGLang's choice after SGLang's own cross-rank sync:
-    # sync the final ids the way SGLang syncs its own (when it does: see its sampler).
-    sampler._sync_token_ids_across_tp(next_ids, sampling_info)
+    records = _records(plan, result, flags)
+    # The plugin's rows replaced SGLang's choice after SGLang's own token sync: the
+    # agreement syncs the final ids (and the flags) across the ranks.
+    flags, next_ids = _agree(plan, table, result, flags, next_ids)
+    if records is None:
+        records = StepRecords(None, {})
+    records.set_flags(flags)
+    logits_output.customized_info = {META_INFO_KEY: records}
     return next_ids
 
 

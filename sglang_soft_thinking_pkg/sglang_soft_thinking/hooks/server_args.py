@@ -18,9 +18,7 @@ Deletable option by option, as each mode is made right and tested.
 
 from __future__ import annotations
 
-import os
 
-from sglang_soft_thinking import checks
 
 TARGET = "sglang.srt.server_args.ServerArgs.resolve_once"
 
@@ -170,11 +168,7 @@ def _after_resolve(result, server_args, *args, **kwargs):
     from sglang_soft_thinking.plugin import verify_hooks
 
     verify_hooks()
-    refuse_resolved(server_args)
-    if str(getattr(server_args, "log_level", "")).lower() == "debug":
-        # The cross-rank check of the soft state is on by default in debug (checks.py); the
-        # scheduler processes started after this inherit it.
-        os.environ.setdefault(checks.INTERVAL_ENV, str(checks.DEBUG_INTERVAL))
+    refuse_resolved(server_args)  # as resolved: SGLang may switch an option on for a model
     return result
 
 
