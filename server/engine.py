@@ -167,7 +167,9 @@ class EngineHandle:
         for name in info:
             if "api_key" in name or "password" in name or "secret" in name:
                 info[name] = None
-        return info | {"served_model_name": self.model_name, "context_len": self.context_len}
+        soft_thinking = {"enabled": self.soft_thinking_off is None, "reason": self.soft_thinking_off}
+        return info | {"served_model_name": self.model_name, "context_len": self.context_len,
+                       "soft_thinking": soft_thinking}
 
     def model_info(self) -> dict:
         """The served model, as SGLang's ``/model_info`` reports it."""

@@ -87,6 +87,8 @@ def _register_all(registry, hook_type) -> None:
         # schedulers tell the engine why (a server in front of it refuses them too).
         requests.register_refusal(registry, hook_type, DISABLED_REASON)
         handshake.register(registry, hook_type, DISABLED_REASON)
+        # These hooks must be in place as much as the full set: check them at start-up.
+        registry.register(server_args.TARGET, _refuse_start, hook_type.AFTER)
         return
     for seam in (server_args, requests, batch, embedding, sampler, prefix_cache, results):
         seam.register(registry, hook_type)

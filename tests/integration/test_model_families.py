@@ -279,6 +279,9 @@ def test_softthink_disable_refuses_soft_thinking_requests(disabled_server):
                                            "soft thinking (SOFTTHINK_DISABLE=1")
     choice = complete(client, None, temperature=0.0, soft_thinking={"enabled": False})
     assert choice["text"] and choice["finish_reason"] == "length" and "soft_thinking" not in choice
+    info = httpx.get(disabled_server.base_url.removesuffix("/v1") + "/server_info", timeout=60).json()
+    assert info["soft_thinking"]["enabled"] is False
+    assert info["soft_thinking"]["reason"].startswith("SOFTTHINK_DISABLE=1")
 
 
 @pytest.fixture(scope="module")
