@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         serve(settings, softcot)
-    except (EngineStartError, ThinkMarkersError) as error:
+    except (EngineStartError, ThinkMarkersError, DefaultsFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

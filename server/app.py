@@ -31,7 +31,12 @@ from server.protocol import (
 )
 from server.results import ChoiceResult, chat_completion, choice_result, text_completion
 from server.settings import ServerSettings
-from server.soft_thinking import load_defaults, parse_soft_thinking
+from server.soft_thinking import (
+    check_defaults_servable,
+    load_defaults,
+    parse_soft_thinking,
+    refuse_if_off,
+)
 from server.softcot import SoftCoTService
 from server.softcot import requested as softcot_requested
 from server.streaming import chat_events, completion_events, streaming_response
@@ -44,7 +49,8 @@ def create_app(engine_handle: EngineHandle, settings: ServerSettings,
     app.state.engine = engine_handle
     app.state.softcot = softcot
     app.state.settings = settings
-    app.state.default_soft_thinking = load_defaults(settings.soft_thinking)
+    app.state.default_soft_thinking = defaults = load_defaults(settings.soft_thinking)
+    check_defaults_servable(settings.soft_thinking, defaults, engine_handle.soft_thinking_off)
     app.state.created = int(time.time())
     app.state.metrics = metrics = ServerMetrics()
     install_handlers(app)
@@ -197,6 +203,7 @@ def _job(request: Request, body: SamplingFields, prompts: list[list[int]],
     handle: EngineHandle = request.app.state.engine
     _reject_unsupported(body)
     soft = parse_soft_thinking(body, request.app.state.default_soft_thinking)
+    refuse_if_off(soft, handle.soft_thinking_off)
     top_logprobs = body.num_top_logprobs
     if soft is not None and top_logprobs is not None:
         raise invalid_request("logprobs: not available with soft thinking (a concept token "

@@ -111,10 +111,12 @@ def build_sampling_params(request: SamplingFields, soft: SoftThinkingParams | No
 
 class EngineHandle:
     def __init__(self, engine, tokenizer, model_name: str, context_len: int,
-                 think_markers: ThinkMarkers | None = None):
+                 think_markers: ThinkMarkers | None = None, soft_thinking_off: str | None = None):
         self.engine = engine
         self.tokenizer = tokenizer
         self.think_markers = think_markers
+        # Why the engine runs without soft thinking (its requests are then refused), or None.
+        self.soft_thinking_off = soft_thinking_off
         self.model_name = model_name
         self.context_len = context_len
         self._token_texts: dict[int, str] = {}
@@ -146,7 +148,10 @@ class EngineHandle:
             logger.debug("the engine did not start", exc_info=True)
             raise EngineStartError(str(error)) from None
         context_len = engine.tokenizer_manager.context_len
-        return cls(engine, tokenizer, settings.model_name(), context_len, markers)
+        off = soft_thinking_off_reason(engine)
+        if off is not None:
+            logger.warning("soft thinking is off (%s): soft-thinking requests are refused", off)
+        return cls(engine, tokenizer, settings.model_name(), context_len, markers, off)
 
     def shutdown(self) -> None:
         self.engine.shutdown()
@@ -162,7 +167,9 @@ class EngineHandle:
         for name in info:
             if "api_key" in name or "password" in name or "secret" in name:
                 info[name] = None
-        return info | {"served_model_name": self.model_name, "context_len": self.context_len}
+        soft_thinking = {"enabled": self.soft_thinking_off is None, "reason": self.soft_thinking_off}
+        return info | {"served_model_name": self.model_name, "context_len": self.context_len,
+                       "soft_thinking": soft_thinking}
 
     def model_info(self) -> dict:
         """The served model, as SGLang's ``/model_info`` reports it."""
@@ -302,6 +309,20 @@ class EngineHandle:
         if text is None:
             text = self._token_texts[token_id] = self.tokenizer.decode([token_id])
         return text
+
+
+def soft_thinking_off_reason(engine) -> str | None:
+    """Why the engine's schedulers run without soft thinking, or None when they all run it.
+
+    Each scheduler says so in its start-up report (``hooks/handshake.py``), which SGLang
+    0.5.23's ``Engine`` keeps in ``_scheduler_init_result``; one that never loaded the
+    plugin says nothing, and that counts as off.
+    """
+    from sglang_soft_thinking.hooks.handshake import off_reason
+
+    init_result = getattr(engine, "_scheduler_init_result", None)
+    infos = list(getattr(init_result, "scheduler_infos", None) or [])
+    return off_reason(infos, os.environ.get("SGLANG_PLUGINS"))
 
 
 def refuse_cpu_tensor_parallelism(engine_args: dict) -> None:

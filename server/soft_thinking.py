@@ -21,7 +21,7 @@ from sglang_soft_thinking.params import (
     parse_enabled,
 )
 
-from server.errors import invalid_request
+from server.errors import APIError, invalid_request
 from server.protocol import SamplingFields
 
 
@@ -81,6 +81,25 @@ def parse_soft_thinking(request: SamplingFields,
     if request.temperature == 0:
         raise invalid_request("temperature: must be > 0 with soft thinking", "temperature")
     return params
+
+
+def refuse_if_off(params: SoftThinkingParams | None, off_reason: str | None) -> None:
+    """A soft-thinking request to an engine that runs without soft thinking is a 400 naming
+    ``soft_thinking`` and why; it is never decoded plainly."""
+    if params is not None and off_reason is not None:
+        raise APIError(400, f"soft_thinking: this server's engine runs without soft thinking "
+                            f"({off_reason}); send the request without soft_thinking for plain "
+                            f"decoding", param="soft_thinking", code="soft_thinking_unavailable")
+
+
+def check_defaults_servable(path: Path | None, defaults: SoftThinkingParams | None,
+                            off_reason: str | None) -> None:
+    """A server whose ``--soft-thinking FILE`` turns soft thinking on for every request
+    cannot start on an engine without it: every request would be refused."""
+    if defaults is not None and off_reason is not None:
+        raise DefaultsFileError(
+            f"--soft-thinking: {path} turns soft thinking on for every request, but the engine "
+            f"runs without it ({off_reason}); start without --soft-thinking, or with the plugin")
 
 
 def _over_defaults(default: SoftThinkingParams, given: dict) -> dict:

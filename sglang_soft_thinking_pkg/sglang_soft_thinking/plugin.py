@@ -11,6 +11,7 @@ SUPPORTED_SGLANG_VERSION = "0.5.23"
 _registered = False
 _targets: list[str] = []  # every target this package registered a hook on
 _error: str | None = None  # why registering failed, if it did
+DISABLED_REASON = "SOFTTHINK_DISABLE=1 switched the soft-thinking plugin off in the engine"
 
 
 def check_version() -> None:
@@ -64,17 +65,34 @@ def _refuse_start(result, *args, **kwargs):
 
 def _register_all(registry, hook_type) -> None:
     from sglang_soft_thinking.cpu import boot
-    from sglang_soft_thinking.hooks import batch, embedding, prefix_cache, requests, results, sampler, server_args
+    from sglang_soft_thinking.hooks import (
+        batch,
+        embedding,
+        handshake,
+        prefix_cache,
+        requests,
+        results,
+        sampler,
+        server_args,
+    )
 
     if boot.is_active():
         from sglang_soft_thinking.cpu import server_defaults
 
         server_defaults.register(registry, hook_type)
     if os.environ.get("SOFTTHINK_DISABLE") == "1":
-        logger.warning("soft thinking: SOFTTHINK_DISABLE=1, the engine runs without it")
+        logger.warning("soft thinking: SOFTTHINK_DISABLE=1, the engine runs without it and "
+                       "refuses soft-thinking requests")
+        # Off, but never silently: soft-thinking requests are refused (a 400), and the
+        # schedulers tell the engine why (a server in front of it refuses them too).
+        requests.register_refusal(registry, hook_type, DISABLED_REASON)
+        handshake.register(registry, hook_type, DISABLED_REASON)
+        # These hooks must be in place as much as the full set: check them at start-up.
+        registry.register(server_args.TARGET, _refuse_start, hook_type.AFTER)
         return
     for seam in (server_args, requests, batch, embedding, sampler, prefix_cache, results):
         seam.register(registry, hook_type)
+    handshake.register(registry, hook_type, None)
 
 
 def missing_hooks() -> list[str]:

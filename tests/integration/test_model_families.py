@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 import torch
@@ -56,7 +57,9 @@ from tests.reference.think_router_reference import run_reference_think_router
 SERVED = ("llama", "llama-tied", "qwen2", "qwen3", "qwen3-moe", "mistral", "gemma2", "gemma3", "phi3",
           "olmo2")
 REFUSED = "phi"
-REFUSED_KEY, DISABLED_KEY = "refused_server", "disabled_server"  # the fixtures' names
+# the fixtures' names
+REFUSED_KEY, DISABLED_KEY, STOCK_DISABLED_KEY = "refused_server", "disabled_server", "stock_disabled_server"
+OFF_KEYS = (REFUSED_KEY, DISABLED_KEY, STOCK_DISABLED_KEY)  # servers of the refused family
 PROMPT = "The quick brown fox"
 NUM_STEPS = 8
 TEMPERATURE, MAX_TOPK = 0.8, 5
@@ -83,7 +86,7 @@ def server_key(item) -> str | None:
     names = getattr(item, "fixturenames", ())
     if "client" in names:
         return item.callspec.params["family"]
-    return next((key for key in (REFUSED_KEY, DISABLED_KEY) if key in names), None)
+    return next((key for key in OFF_KEYS if key in names), None)
 
 
 @pytest.fixture(scope="module")
@@ -96,10 +99,10 @@ def servers(request, checkpoints):
             order.append(key)
 
     def start(key: str):
-        name = REFUSED if key in (REFUSED_KEY, DISABLED_KEY) else key
-        env = {"SOFTTHINK_DISABLE": "1"} if key == DISABLED_KEY else None
+        name = REFUSED if key in OFF_KEYS else key
+        env = {"SOFTTHINK_DISABLE": "1"} if key in (DISABLED_KEY, STOCK_DISABLED_KEY) else None
         return stack.enter_context(serving(*SERVER_FLAGS, name=key, model=checkpoints(name),
-                                           env=env, wait=False))
+                                           env=env, wait=False, stock=key == STOCK_DISABLED_KEY))
 
     with contextlib.ExitStack() as stack:
         yield ServerQueue(order, start)
@@ -258,3 +261,48 @@ def test_softthink_disable_serves_such_a_model_without_soft_thinking(disabled_se
                            timeout=300)
     choice = complete(client, None, temperature=0.0)
     assert choice["text"] and choice["finish_reason"] == "length"
+
+
+def test_softthink_disable_refuses_soft_thinking_requests(disabled_server):
+    """Without the plugin the engine would decode a soft-thinking request plainly: the
+    server refuses it (it asked the engine's schedulers at start-up), and still serves
+    plain requests."""
+    client = openai.OpenAI(base_url=disabled_server.base_url, api_key="none", max_retries=0,
+                           timeout=300)
+    for body in ({"soft_thinking": {"max_topk": 3}}, {"enable_soft_thinking": True}):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.completions.create(model=client.models.list().data[0].id, prompt=PROMPT,
+                                      max_tokens=4, temperature=0.7, extra_body=body)
+        error = refused.value.body
+        assert error["param"] == "soft_thinking" and error["code"] == "soft_thinking_unavailable"
+        assert error["message"].startswith("soft_thinking: this server's engine runs without "
+                                           "soft thinking (SOFTTHINK_DISABLE=1")
+    choice = complete(client, None, temperature=0.0, soft_thinking={"enabled": False})
+    assert choice["text"] and choice["finish_reason"] == "length" and "soft_thinking" not in choice
+    info = httpx.get(disabled_server.base_url.removesuffix("/v1") + "/server_info", timeout=60).json()
+    assert info["soft_thinking"]["enabled"] is False
+    assert info["soft_thinking"]["reason"].startswith("SOFTTHINK_DISABLE=1")
+
+
+@pytest.fixture(scope="module")
+def stock_disabled_server(servers):
+    proc = servers.take(STOCK_DISABLED_KEY)
+    proc.wait_healthy()
+    return proc
+
+
+def test_stock_launch_server_with_softthink_disable_refuses_soft_thinking(stock_disabled_server):
+    """Stock SGLang with the plugin switched off: the plugin's one remaining hook refuses a
+    soft-thinking request with a 400 naming soft_thinking, and the schedulers' start-up
+    report (stock /server_info) says soft thinking is off; plain requests are served."""
+    root = stock_disabled_server.base_url.removesuffix("/v1")
+    sampling = {"temperature": 0.7, "max_new_tokens": 4, "ignore_eos": True}
+    soft = {**sampling, "custom_params": {"soft_thinking": {"max_topk": 3}}}
+    refused = httpx.post(root + "/generate", json={"text": PROMPT, "sampling_params": soft}, timeout=300)
+    assert refused.status_code == 400
+    assert "soft_thinking: this engine runs without soft thinking (SOFTTHINK_DISABLE=1" in refused.text
+    plain = httpx.post(root + "/generate", json={"text": PROMPT, "sampling_params": sampling}, timeout=300)
+    assert plain.status_code == 200 and plain.json()["meta_info"]["completion_tokens"] == 4
+    info = httpx.get(root + "/server_info", timeout=60).json()
+    assert info["soft_thinking"]["enabled"] is False
+    assert info["soft_thinking"]["reason"].startswith("SOFTTHINK_DISABLE=1")

@@ -70,6 +70,7 @@ def test_the_engine_runs_with_the_options_given_and_the_cpu_defaults(chunked_ser
     assert info["context_length"] == 1024 and info["context_len"] == 1024
     assert info["max_total_tokens"] == 4096  # our flag
     assert info["port"] == chunked_server.port  # our HTTP server's, not SGLang's 30000
+    assert info["soft_thinking"] == {"enabled": True, "reason": None}  # the schedulers' report
     if info["device"] == "cpu":  # options left unset keep the plugin's CPU choices
         assert info["attention_backend"] == "torch_native" and info["sleep_on_idle"]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from server.engine import GenerationJob, build_sampling_params
 from server.protocol import ChatCompletionRequest
 from server.settings import ServerSettings, parse_settings
@@ -148,3 +150,34 @@ def test_server_default_soft_thinking_keeps_the_temperature_rule(tmp_path):
     greedy = ChatCompletionRequest.model_validate({"messages": HELLO, "temperature": 0})
     with pytest.raises(APIError, match="temperature"):
         parse_soft_thinking(greedy, load_defaults(path))
+
+
+def test_soft_thinking_requests_to_an_engine_without_it_are_refused_naming_the_field():
+    from server.errors import APIError
+    from server.soft_thinking import refuse_if_off
+    from sglang_soft_thinking.params import SoftThinkingParams
+
+    soft = SoftThinkingParams()
+    refuse_if_off(None, "plugin off")  # a plain request is served
+    refuse_if_off(soft, None)  # the engine runs soft thinking
+    with pytest.raises(APIError) as raised:
+        refuse_if_off(soft, "plugin off")
+    assert raised.value.status_code == 400 and raised.value.param == "soft_thinking"
+    assert raised.value.message.startswith("soft_thinking: ") and "(plugin off)" in raised.value.message
+
+
+def test_a_defaults_file_that_turns_soft_thinking_on_needs_an_engine_with_it(tmp_path):
+    """--soft-thinking FILE on an engine without soft thinking would refuse every request:
+    the server does not start."""
+    from server.soft_thinking import DefaultsFileError, check_defaults_servable, load_defaults
+
+    path = tmp_path / "soft.json"
+    path.write_text('{"max_topk": 5}')
+    defaults = load_defaults(path)
+    check_defaults_servable(path, defaults, None)
+    check_defaults_servable(None, None, "plugin off")
+    with pytest.raises(DefaultsFileError, match=r"^--soft-thinking: .*soft.json turns soft "
+                                                r"thinking on .*\(plugin off\)"):
+        check_defaults_servable(path, defaults, "plugin off")
+    path.write_text('{"enabled": false}')  # a file that switches it off is fine
+    check_defaults_servable(path, load_defaults(path), "plugin off")

@@ -16,6 +16,10 @@ Three hooks, SGLang 0.5.23:
   request's settings to numbers, once, on the host, and keeps them on SGLang's
   ``Req`` (the table rows are written where the forward batch is built, see batch.py).
 
+With the plugin switched off (``SOFTTHINK_DISABLE=1``) only one hook is registered, on
+``_create_tokenized_object`` too: it refuses every request that asks for soft thinking with
+a 400 naming ``soft_thinking`` (the engine would otherwise decode it plainly).
+
 Deletable when SGLang grows per-request decoding-state hooks.
 """
 
@@ -96,6 +100,35 @@ def _before_tokenize(manager, obj, *args, **kwargs):
     items = [sampling_params] if isinstance(sampling_params, dict) else sampling_params
     for item in items if isinstance(items, list) else ():
         validate_request(obj, item, tokenizer, preferred)
+
+
+def asks_for_soft_thinking(sampling_params: dict | None) -> bool:
+    """Whether a request's ``sampling_params`` turn soft thinking on; invalid soft-thinking
+    parameters count as asking for it."""
+    if not isinstance(sampling_params, dict):
+        return False
+    try:
+        return SoftThinkingParams.from_custom_params(sampling_params.get("custom_params")) is not None
+    except (ValidationError, ValueError):
+        return True
+
+
+def refuse_soft_thinking(obj, reason: str) -> None:
+    """A ``ValueError`` (SGLang's 400) when any prompt of ``obj`` asks for soft thinking."""
+    sampling_params = getattr(obj, "sampling_params", None)
+    items = sampling_params if isinstance(sampling_params, list) else [sampling_params]
+    if any(asks_for_soft_thinking(item) for item in items):
+        raise ValueError(f"soft_thinking: this engine runs without soft thinking ({reason}); "
+                         f"send the request without soft-thinking parameters for plain decoding")
+
+
+def register_refusal(registry, hook_type, reason: str) -> None:
+    """The one hook of a switched-off plugin: soft-thinking requests are refused, not served plainly."""
+
+    def before_tokenize(manager, obj, *args, **kwargs):
+        refuse_soft_thinking(obj, reason)
+
+    registry.register(TOKENIZE_TARGET, before_tokenize, hook_type.BEFORE)
 
 
 def resolve_settings(req, tokenizer) -> RequestSettings | None:
