@@ -83,6 +83,9 @@ MODES = [
     Mode("mixed chunked prefill", ["--enable-mixed-chunk", "--chunked-prefill-size", "64"]),
     Mode("retraction every few steps", [], {"SGLANG_TEST_RETRACT": "1"}),
     Mode("retraction, no radix cache", ["--disable-radix-cache"], {"SGLANG_TEST_RETRACT": "1"}),
+    # A re-prefill of prompt + output longer than a chunk runs in chunks past the prompt.
+    Mode("retraction, chunked re-prefill", ["--chunked-prefill-size", "16", "--disable-radix-cache"],
+         {"SGLANG_TEST_RETRACT": "1"}),
 ]
 
 
