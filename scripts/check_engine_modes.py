@@ -83,6 +83,10 @@ MODES = [
     Mode("mixed chunked prefill", ["--enable-mixed-chunk", "--chunked-prefill-size", "64"]),
     Mode("retraction every few steps", [], {"SGLANG_TEST_RETRACT": "1"}),
     Mode("retraction, no radix cache", ["--disable-radix-cache"], {"SGLANG_TEST_RETRACT": "1"}),
+    # The first request retracted (prompt 0, 48 tokens with the default model) is re-prefilled
+    # in 25-token chunks, the last past its prompt.
+    Mode("retraction, chunked re-prefill", ["--chunked-prefill-size", "25", "--disable-radix-cache"],
+         {"SGLANG_TEST_RETRACT": "1", "SGLANG_TEST_RETRACT_INTERVAL": "8"}),
 ]
 
 

@@ -115,6 +115,32 @@ def test_retraction_never_resumes_from_a_plain_twins_cached_kv(prompts, alone):
     assert_agree(outputs, alone)
 
 
+def test_retraction_with_a_re_prefill_split_into_chunks(prompts):
+    """A retracted request's re-prefill of prompt + output runs in prefill chunks, and a
+    chunk after the first starts past its prompt, on KV the chunks before it rebuilt from
+    the request's recorded inputs.
+
+    SGLang first retracts the request with the fewest outputs and the longest prompt, here
+    prompt 0 (48 tokens, when every request has about five outputs); 25-token chunks cut
+    its re-prefill at 50, past the prompt, and a retraction every 8 forwards leaves time to
+    decode between them. Radix cache off and on (on, the re-prefill starts from the cached
+    prompt). The reference is the same server with each request alone: a lone decoding
+    request is never retracted, and its prefill rounds alike in the same chunks. (A
+    re-prefill that fed no concept token would not follow the reference's trace.)"""
+    soft = [soft_body(i, p) for i, p in enumerate(prompts)]
+    chunked = ["--chunked-prefill-size", "25"]
+    retract = {"SGLANG_TEST_RETRACT": "1", "SGLANG_TEST_RETRACT_INTERVAL": "8"}
+    with start(Mode("chunked re-prefill, no radix cache", [*chunked, "--disable-radix-cache"], retract)) as server:
+        without_radix = run_together(server, prompts)
+        reference = asyncio.run(generate(server.root_url, soft, together=False))
+    with start(Mode("chunked re-prefill, radix cache", chunked, retract)) as server:
+        with_radix = run_together(server, prompts)
+    assert retractions(reference) == 0
+    for outputs in (without_radix, with_radix):
+        assert retractions(outputs) >= 3, "soft requests were retracted, some more than once"
+        assert_agree(outputs, (reference, [None] * len(prompts)))
+
+
 def test_retraction_under_memory_pressure_without_radix_cache_or_overlap(default_server, prompts, alone):
     """A KV pool too small for the requests SGLang admits on its estimate of their length."""
     bodies = [soft_body(i, p, max_new_tokens=48, ignore_eos=False) for i, p in enumerate(prompts)]

@@ -38,7 +38,7 @@ from sglang_soft_thinking.output import ANSWER, META_INFO_KEY
 from sglang_soft_thinking.plan import BatchPlan, ExtendInputs, SeededRows, SglangRows, group_soft_rows
 from sglang_soft_thinking.resume import resume
 from sglang_soft_thinking.runtime import (
-    ADMITTED_ATTR, FAILED_ATTR, FAULT_ATTR, PLAN_ATTR, RESUMED_ATTR, SETTINGS_ATTR,
+    ADMITTED_ATTR, FAILED_ATTR, FAULT_ATTR, PLAN_ATTR, REPREFILLED_ATTR, RESUMED_ATTR, SETTINGS_ATTR,
 )
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.transfer import to_device
@@ -194,23 +194,37 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
 
 def _history(req, settings: RequestSettings, prefix: int, length: int, start: int, k_max: int):
     """A resumed request's re-prefilled positions that take their recorded inputs:
-    (flattened positions, ids, weights). Every position past the prompt must be in this
-    extend: the prefix cache never serves a soft request beyond its prompt."""
+    (flattened positions, ids, weights).
+
+    The extend may start past the prompt only on KV this same re-prefill wrote: SGLang
+    splits a long re-prefill into chunks, and each later chunk starts where the one before
+    it ended. The prefix cache never serves a soft request beyond its prompt, so any other
+    prefix past the prompt would be KV of token embeddings where concept tokens were fed."""
     resumed = getattr(req, RESUMED_ATTR, None)
     if resumed is None:
         return [], [], []
     prompt_len = len(req.origin_input_ids)
-    if prefix > prompt_len:
-        raise RuntimeError(f"its re-prefill starts at {prefix}, past its prompt ({prompt_len} tokens): "
-                           "cached KV would stand for positions fed concept tokens")
+    rebuilt = _rebuilt_end(req)
+    if prefix > max(prompt_len, rebuilt):
+        raise RuntimeError(f"its re-prefill starts at {prefix}, past its prompt ({prompt_len} tokens) and "
+                           f"past what its earlier chunks rebuilt ({rebuilt}): cached KV would stand for "
+                           "positions fed concept tokens")
     positions, ids, weights = [], [], []
-    for position in range(prompt_len, prefix + length):
+    for position in range(max(prompt_len, prefix), prefix + length):
         concept = resumed.fed[position - prompt_len]
         if concept is not None:
             positions.append(start + position - prefix)
             ids.append(_padded(concept[0], k_max, 0))
             weights.append(_padded(concept[1], k_max, 0.0))
+    setattr(req, REPREFILLED_ATTR, (req.retraction_count, prefix + length))
     return positions, ids, weights
+
+
+def _rebuilt_end(req) -> int:
+    """How far the chunks of the request's current re-prefill reach (0 before its first):
+    a retraction frees that KV, so a mark from an earlier retraction counts for nothing."""
+    count, end = getattr(req, REPREFILLED_ATTR, None) or (None, 0)
+    return end if count == req.retraction_count else 0
 
 
 def _padded(values, width: int, fill) -> list:

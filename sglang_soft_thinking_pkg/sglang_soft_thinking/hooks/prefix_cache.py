@@ -18,7 +18,11 @@ SGLang would key it by:
   of a soft-thinking request at its prompt, so every later position is recomputed from its
   recorded input. It bounds the device match, the host (HiCache) match and the storage
   prefetch alike, since SGLang computes all three limits through it; with ``page_size``
-  > 1 SGLang rounds the match down to whole pages, below the cap.
+  > 1 SGLang rounds the match down to whole pages, below the cap. A re-prefill split into
+  prefill chunks is matched once, before its first chunk: SGLang continues a chunked
+  request from where its last chunk ended without matching it again
+  (``Scheduler.get_new_batch_prefill`` calls ``init_next_round_input`` with no tree), so
+  the cap never cuts the request's own chunks back (hooks/batch.py accepts those).
 
 Deletable when SGLang lets a request cap the part of its KV the tree may keep and serve.
 """
