@@ -69,7 +69,9 @@ run() {
   # Every Python process (SGLang spawns its schedulers) reads /tmp/site as a site dir, so
   # the plugin's entry point and .pth are seen, and serves the stand-in for sgl_kernel
   # (boot.py serves it only without a CUDA driver). The triton backend also imports
-  # sgl_kernel.utils.is_arch_support_pdl: no programmatic dependent launch.
+  # sgl_kernel.utils.is_arch_support_pdl: no programmatic dependent launch. With the stand-in
+# served, the plugin also applies its CPU defaults to options left unset: --device cuda
+# (given below) keeps them off.
   cat > "$site/sitecustomize.py" <<'EOF'
 import site, sys, types
 site.addsitedir("/tmp/site")
@@ -98,7 +100,7 @@ for f in src.iterdir():
 print("random-weight model:", config.architectures, "->", dst)
 EOF
   python3 scripts/check_engine_modes.py --model-path "$model" --json "${OUT:-/tmp}/modes.json" \
-    --server-args="--attention-backend triton --sampling-backend pytorch --grammar-backend none"
+    --server-args="--device cuda --attention-backend triton --sampling-backend pytorch --grammar-backend none"
 }
 
 case "${1:-}" in
