@@ -8,7 +8,7 @@
 # a call carries at most 64 MiB. So `pack` brings SGLang 0.5.23 without its Rust server,
 # gRPC, bench and multimodal extensions and without multimodal_gen/ and test/ (about 13 MB
 # packed), the pure-Python and small compiled packages SGLang imports on the serving path
-# that the image lacks, transformers 5.19.0 (SGLang's pin), the plugin's wheel, and the
+# that the image lacks (54 MiB with the working tree, measured), transformers 5.19.0 (SGLang's pin), the plugin's wheel, and the
 # default model's config and tokenizer (no weights). `run` builds a random-weight model of
 # that config on the machine and runs the check with the Triton attention backend and the
 # PyTorch sampler. sglang-kernel (373 MB) and flashinfer (65 MB) cannot travel: the plugin's
@@ -34,7 +34,8 @@ WHEELS=(orjson==3.13.0 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0
   compressed-tensors==0.18.0 python-multipart==0.0.34 setproctitle==1.3.8
   partial-json-parser==0.2.1.1.post7 interegular==0.3.3 gguf==0.19.0 loguru==0.7.3
   opentelemetry-api==1.45.3 openai==2.8.0 distro==1.9.0 sniffio==1.3.1 jiter==0.19.0
-  transformers==5.19.0
+  jsonschema==4.26.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1
+  xgrammar==0.2.7 transformers==5.19.0
   ipython==9.19.1 traitlets==5.16.1 decorator jedi==0.20.1 parso==0.8.7
   prompt_toolkit==3.0.53 wcwidth==0.9.5 stack-data==0.6.3 executing==2.3.0 asttokens==3.0.2
   pure-eval==0.2.4 pexpect==4.9.0 ptyprocess==0.7.0 matplotlib-inline==0.2.2
