@@ -8,12 +8,13 @@
 # a call carries at most 64 MiB. So `pack` brings SGLang 0.5.23 without its Rust server,
 # gRPC, bench and multimodal extensions and without multimodal_gen/ and test/ (about 13 MB
 # packed), the pure-Python and small compiled packages SGLang imports on the serving path
-# that the image lacks (54 MiB with the working tree, measured), transformers 5.19.0 (SGLang's pin), the plugin's wheel, and the
+# that the image lacks, transformers 5.19.0 (SGLang's pin), the plugin's wheel, and the
 # default model's config and tokenizer (no weights). `run` builds a random-weight model of
 # that config on the machine and runs the check with the Triton attention backend and the
 # PyTorch sampler. sglang-kernel (373 MB) and flashinfer (65 MB) cannot travel: the plugin's
 # pure-torch sgl_kernel stand-in is served on CUDA too, and SGLang's fused ops are forced to
-# their pure-torch paths (SGLANG_FORCE_FUSED_OP_BACKEND=torch).
+# their pure-torch paths (SGLANG_FORCE_FUSED_OP_BACKEND=torch). Measured here: 54 MiB with
+# the working tree.
 #
 # Not yet run on a GPU (README, "Stock SGLang on the lent GPU"): SGLang 0.5.23 pins torch
 # 2.14.1 and runs here on 2.14.1; on 2.11 it is untried, and an sgl_kernel op the CUDA path
