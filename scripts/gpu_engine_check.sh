@@ -13,7 +13,7 @@
 # that config on the machine and runs the check with the Triton attention backend and the
 # PyTorch sampler. sglang-kernel (373 MB) and flashinfer (65 MB) cannot travel: the plugin's
 # pure-torch sgl_kernel stand-in is served on CUDA too, and SGLang's fused ops are forced to
-# their pure-torch paths (SGLANG_FORCE_FUSED_OP_BACKEND=torch). Measured here: 54 MiB with
+# their pure-torch paths (SGLANG_FORCE_FUSED_OP_BACKEND=torch). Measured here: 55 MiB with
 # the working tree.
 #
 # Not yet run on a GPU (README, "Stock SGLang on the lent GPU"): SGLang 0.5.23 pins torch
@@ -36,7 +36,8 @@ WHEELS=(orjson==3.13.0 pydantic==2.14.4 pydantic_core==2.50.5 annotated-types==0
   partial-json-parser==0.2.1.1.post7 interegular==0.3.3 gguf==0.19.0 loguru==0.7.3
   opentelemetry-api==1.45.3 openai==2.8.0 distro==1.9.0 sniffio==1.3.1 jiter==0.19.0
   jsonschema==4.26.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1
-  xgrammar==0.2.7 transformers==5.19.0
+  xgrammar==0.2.7 soundfile==0.13.1 cffi==2.1.1 pycparser==3.12
+  transformers==5.19.0
   ipython==9.19.1 traitlets==5.16.1 decorator jedi==0.20.1 parso==0.8.7
   prompt_toolkit==3.0.53 wcwidth==0.9.5 stack-data==0.6.3 executing==2.3.0 asttokens==3.0.2
   pure-eval==0.2.4 pexpect==4.9.0 ptyprocess==0.7.0 matplotlib-inline==0.2.2
