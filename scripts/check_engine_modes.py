@@ -193,8 +193,15 @@ def start_stock(model_path: str, mode: Mode, dtype: str = "float32",
 
 # --- the check -----------------------------------------------------------------------
 
-def run_mode(model_path: str, mode: Mode, bodies: list[dict], together: bool) -> list[dict]:
-    server = start_stock(model_path, mode)
+def with_server_args(mode: Mode, server_args: list[str]) -> Mode:
+    """``mode`` with SGLang options of the whole run before its own (a mode's own flag,
+    given last, wins where both name the same option)."""
+    return Mode(mode.name, [*server_args, *mode.flags], dict(mode.env), mode.needs_gpu)
+
+
+def run_mode(model_path: str, mode: Mode, bodies: list[dict], together: bool,
+             server_args: list[str] = ()) -> list[dict]:
+    server = start_stock(model_path, with_server_args(mode, list(server_args)))
     try:
         server.wait_healthy()
         return asyncio.run(generate(server.root_url, bodies, together))
@@ -216,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-path", default=None, help="default: the project's default model")
     parser.add_argument("--modes", nargs="*", help="names (or unique prefixes) of the modes to check")
     parser.add_argument("--json", type=Path, help="write the per-request results here")
+    parser.add_argument("--server-args", default="",
+                        help="SGLang options added to every mode's, e.g. "
+                             "'--attention-backend triton --sampling-backend pytorch'")
     args = parser.parse_args(argv)
     model_path = args.model_path or str(default_model_dir())
     from transformers import AutoTokenizer
@@ -227,14 +237,16 @@ def main(argv: list[str] | None = None) -> int:
     gpu = has_gpu()
     modes = [m for m in MODES if not args.modes or any(m.name.startswith(n) for n in args.modes)]
     print(f"reference: {REFERENCE.name}, each request alone; {'GPU' if gpu else 'no GPU'}", flush=True)
-    reference = run_mode(model_path, REFERENCE, soft_bodies + plain_bodies, together=False)
+    server_args = args.server_args.split()
+    reference = run_mode(model_path, REFERENCE, soft_bodies + plain_bodies, together=False,
+                         server_args=server_args)
     soft_ref, plain_ref = reference[:len(prompts)], reference[len(prompts):]
     report, all_agree = {}, True
     for mode in modes:
         if mode.needs_gpu and not gpu:
             print(f"SKIP  {mode.name}: needs a GPU", flush=True)
             continue
-        outputs = run_mode(model_path, mode, soft_bodies, together=True)
+        outputs = run_mode(model_path, mode, soft_bodies, together=True, server_args=server_args)
         problems = {i: output_mismatches(out, ref, plain)
                     for i, (out, ref, plain) in enumerate(zip(outputs, soft_ref, plain_ref))}
         identical = sum(out["output_ids"] == ref["output_ids"] for out, ref in zip(outputs, soft_ref))

@@ -65,7 +65,9 @@ REFUSED = {
         "several decode steps per scheduling round are not verified with soft thinking"),
     "--enable-torch-compile": (
         lambda a: a.enable_torch_compile,
-        "the compiled decode step is not verified to keep the concept-token inputs"),
+        "on a CPU SGLang's CPU graph runner needs the AMX attention backend and sgl-kernel's "
+        "CPU operators (it stops at start-up with torch_native); on a GPU the compiled decode "
+        "step is not verified to keep the concept-token inputs"),
     "--skip-tokenizer-init": (
         lambda a: a.skip_tokenizer_init,
         "the engine needs the tokenizer to find think_end_str in what a request writes"),
