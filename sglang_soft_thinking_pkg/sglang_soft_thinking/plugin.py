@@ -64,7 +64,8 @@ def _refuse_start(result, *args, **kwargs):
 
 def _register_all(registry, hook_type) -> None:
     from sglang_soft_thinking.cpu import boot
-    from sglang_soft_thinking.hooks import batch, embedding, prefix_cache, requests, results, sampler, server_args
+    from sglang_soft_thinking.hooks import (batch, decode_graphs, embedding, prefix_cache, requests, results, sampler,
+                                            server_args)
 
     if boot.is_active():
         from sglang_soft_thinking.cpu import server_defaults
@@ -73,7 +74,7 @@ def _register_all(registry, hook_type) -> None:
     if os.environ.get("SOFTTHINK_DISABLE") == "1":
         logger.warning("soft thinking: SOFTTHINK_DISABLE=1, the engine runs without it")
         return
-    for seam in (server_args, requests, batch, embedding, sampler, prefix_cache, results):
+    for seam in (server_args, requests, batch, embedding, decode_graphs, sampler, prefix_cache, results):
         seam.register(registry, hook_type)
 
 
