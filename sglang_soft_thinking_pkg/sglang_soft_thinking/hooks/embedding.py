@@ -121,7 +121,12 @@ def _around_local_shard(original, module, input_, *args, **kwargs):
     partial = original(module, input_, *args, **kwargs)
     if module is not runtime.get().folded_embedding:
         return partial
-    return _mixed_inputs(partial)
+    mixed = _mixed_inputs(partial)
+    if mixed is not partial:
+        # Into SGLang's own output tensor, which it may have allocated where its all-reduce
+        # needs it (symmetric memory); a step without mixing copies nothing.
+        partial.copy_(mixed)
+    return partial
 
 
 def _mixed_inputs(embeddings):
