@@ -5,11 +5,13 @@ Plain functions on tensors, no SGLang import. A :class:`Mixer` computes the mixt
 embed them:
 
 * :class:`ShardMixer`, for a vocabulary-parallel embedding (SGLang's): each rank looks its
-  ids up in its own shard of the vocabulary (ids outside it weigh nothing), sums the
-  weighted rows there in the embedding's dtype (``bmm``, which accumulates in float32), and
-  the ranks' partial sums are reduced once, ``[N, H]``: the lookup is linear, so this equals
-  the whole vocabulary's mixture, at the cost of one all-reduce of the mixtures rather than
-  of every looked-up row (``[N * K, H]``);
+  ids up in its own shard of the vocabulary (ids outside it weigh nothing), through the
+  shard's own lookup (a quantized shard dequantizes its rows), sums the weighted rows there
+  in the rows' dtype (``bmm``, which accumulates in float32), and the ranks' partial sums
+  are reduced once, ``[N, H]``: the lookup is linear, so this equals the whole vocabulary's
+  mixture. Without a ``reduce`` of its own it gives a rank's partial mixtures, to be put
+  into the embedding's own per-rank output before the embedding's one all-reduce
+  (hooks/embedding.py), so soft thinking adds no collective at all;
 * :class:`ModuleMixer`, for any other embedding module, e.g. one that scales its lookup
   (Gemma 3): the rows come from the module itself, so they are embedded exactly like tokens.
 
@@ -61,17 +63,29 @@ class VocabShard:
 
 
 class ShardMixer:
-    """Mixtures from one rank's shard of the embedding weight, reduced across ranks once."""
+    """Mixtures from one rank's shard of the embedding, reduced across ranks once (or,
+    with no ``reduce``, the rank's partial mixtures).
 
-    def __init__(self, weight: torch.Tensor, shard: VocabShard,
+    ``lookup`` maps shard-local row indices [T] to rows [T, H] (a quantized embedding's
+    dequantizing lookup); by default the rows of ``weight``.
+    """
+
+    def __init__(self, weight: torch.Tensor | None, shard: VocabShard,
                  reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 output_dtype: torch.dtype | None = None):
+                 output_dtype: torch.dtype | None = None,
+                 lookup: Callable[[torch.Tensor], torch.Tensor] | None = None):
+        if weight is None and lookup is None:
+            raise ValueError("ShardMixer needs the shard's weight or its lookup")
         self.weight, self.shard, self.reduce, self.output_dtype = weight, shard, reduce, output_dtype
+        self.lookup = lookup
 
     def partial(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """This shard's share of the mixtures: [N, H], zero for ids it does not hold."""
         local, inside = self.shard.local(ids)
-        rows = torch.nn.functional.embedding(local, self.weight)  # [N, K, H]
+        if self.lookup is None:
+            rows = torch.nn.functional.embedding(local, self.weight)  # [N, K, H]
+        else:
+            rows = self.lookup(local.reshape(-1)).view(*local.shape, -1)  # [N, K, H]
         return weighted_sum(rows, torch.where(inside, weights, torch.zeros_like(weights)))
 
     def __call__(self, ids: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

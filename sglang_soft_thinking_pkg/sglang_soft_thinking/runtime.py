@@ -37,6 +37,11 @@ PLAN_ATTR = "_soft_thinking_plan"  # on ForwardBatch and, while it is sampled, L
 class Runtime:
     table: SoftThinkingTable | None = None
     mixer: Mixer | None = None  # mixes concept tokens as the model's input embedding embeds tokens
+    # The VocabParallelEmbedding whose per-rank output takes the rank's partial mixtures
+    # before the module's own all-reduce (hooks/embedding.py); None when mixed after it.
+    folded_embedding: object | None = None
+    # Set while SGLang captures the decode graph that plain steps replay (hooks/decode_graphs.py).
+    capturing_plain: bool = False
     # The forward batch whose forward is running (None outside a forward).
     forward_batch: object | None = None
     think_end_ids: dict[str, list[int]] = field(default_factory=dict)

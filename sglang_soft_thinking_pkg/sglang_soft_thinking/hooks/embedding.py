@@ -3,26 +3,34 @@
 SGLang 0.5.23:
 
 * ``ModelRunner.init_cuda_graphs`` (BEFORE) checks the model (hooks/model_check.py), creates
-  the state table, finds the model's input embedding module and puts a PyTorch forward hook
-  on that module (the instance, so any embedding class is covered, e.g. Gemma 3's scaled
-  one), before SGLang captures any decode graph: the captured graph reads the table's own
-  (static) buffers.
+  the state table and finds the model's input embedding module, before SGLang captures any
+  decode graph: the captured graph reads the table's own (static) buffers.
+* ``VocabParallelEmbedding._embed_local_shard`` (AROUND): for SGLang's own lookup (any
+  quantization, or a subclass that keeps SGLang's ``forward`` and ``_embed_local_shard``)
+  the mixtures are put into the rank's per-shard output, before the module's own
+  all-reduce: each rank mixes the rows of its vocabulary shard, taken through the shard's
+  lookup (a quantized one dequantizes), and the one all-reduce the module does anyway
+  carries the plain rows and the mixtures alike. Any other embedding module (an
+  ``nn.Embedding`` such as Gemma 3's scaled one, or a ``VocabParallelEmbedding`` subclass
+  with a forward of its own, at TP 1 only: model_check.py refuses it under TP) gets a
+  PyTorch forward hook on the instance, which mixes the rows that module's own forward
+  gives for the concept token's ids.
 * ``forward_context`` (AROUND), the context manager every SGLang forward runs in (eager,
   CUDA-graph capture, CPU graphs), publishes the forward batch for the length of the
   forward: the embedding module is not given it. Contexts nest; the outermost batch, the
   one ``ModelRunner`` was given, is the one published.
-* the embedding module's forward hook replaces its output:
+* what replaces the lookup's output (:func:`_mixed_inputs`):
   - decode: :func:`mixing.decode_inputs`, branch-free on the table indexed by the batch's
     request rows. A graph captured with no soft request present therefore mixes at
-    replay, every row at the table's full width. An eager batch mixes only its plan's
-    soft rows, at their widest input, and skips a plan with none; under tensor
-    parallelism it mixes every row at full width, as a graph does, so that each rank's
-    all-reduce of the mixtures has the same shape whatever its plan.
+    replay, every row at the table's full width; the plain twin of each captured graph
+    (hooks/decode_graphs.py) mixes nothing. An eager batch mixes only its plan's soft
+    rows, at their widest input, and skips a plan with none. For SGLang's
+    ``VocabParallelEmbedding`` the mixing runs inside the lookup, on each rank's share
+    (before the module's own all-reduce), so it makes no collective of its own and every
+    rank's reduce has the same shape whatever its plan.
   - extend / mixed: the positions the batch's plan lists (the thinking positions of a
     request re-prefilled after a retraction, the decode rows of a mixed batch) take their
     concept tokens (:func:`mixing.extend_inputs`).
-  The mixture is computed the way the module embeds tokens (:func:`mixer_for`): from each
-  rank's vocabulary shard, reduced once, for SGLang's ``VocabParallelEmbedding``.
   A fault while mixing an eager batch does not stop the forward: the batch keeps its
   tokens' own embeddings and its plan says so, and the sampler aborts its soft rows.
 * ``PrefillCudaGraphRunner.can_run_graph`` (AROUND): an extend batch whose plan puts
@@ -38,7 +46,7 @@ import contextlib
 import logging
 
 from sglang_soft_thinking import faults, runtime
-from sglang_soft_thinking.hooks.model_check import check_model, find_input_embedding
+from sglang_soft_thinking.hooks.model_check import check_model, find_input_embedding, folds_into_shard
 from sglang_soft_thinking.mixing import ModuleMixer, ShardMixer, VocabShard, decode_inputs, extend_inputs
 from sglang_soft_thinking.runtime import PLAN_ATTR, SETTINGS_ATTR
 
@@ -48,43 +56,30 @@ INIT_GRAPHS = "sglang.srt.model_executor.model_runner.ModelRunner.init_cuda_grap
 FORWARD_CONTEXT = "sglang.srt.model_executor.forward_context.forward_context"
 PREFILL_GRAPH_CHECK = ("sglang.srt.model_executor.runner.prefill_cuda_graph_runner."
                        "PrefillCudaGraphRunner.can_run_graph")
+LOCAL_SHARD = "sglang.srt.layers.vocab_parallel_embedding.VocabParallelEmbedding._embed_local_shard"
 
 
 def mixer_for(module):
-    """The mixer that embeds concept tokens as ``module`` embeds tokens."""
-    from sglang.srt.layers.quantization.unquant import UnquantizedEmbeddingMethod
-    from sglang.srt.layers.vocab_parallel_embedding import VocabParallelEmbedding
-
-    plain_lookup = (isinstance(module, VocabParallelEmbedding)
-                    and type(module).forward is VocabParallelEmbedding.forward
-                    and isinstance(module.quant_method, UnquantizedEmbeddingMethod))
-    if not plain_lookup:
+    """The mixer that embeds concept tokens as ``module`` embeds tokens: for a module that
+    :func:`folds_into_shard`, a rank's partial mixtures (reduced by the module itself)."""
+    if not folds_into_shard(module):
         return ModuleMixer(module.forward)  # the module's own forward: no hook, any lookup
+    from sglang.srt.layers.quantization.unquant import UnquantizedEmbeddingMethod
+
     s = module.shard_indices
     shard = VocabShard(org_start=s.org_vocab_start_index, org_end=s.org_vocab_end_index,
                        org_padded=s.num_org_elements_padded, added_start=s.added_vocab_start_index,
                        added_end=s.added_vocab_end_index)
-    return ShardMixer(module.weight, shard, reduce=_reduce_of(module),
-                      output_dtype=getattr(module, "output_dtype", None))
+    if isinstance(module.quant_method, UnquantizedEmbeddingMethod):
+        return ShardMixer(module.weight, shard)
+    quant_method = module.quant_method
+    return ShardMixer(None, shard, lookup=lambda local: quant_method.embedding(module, local.long()))
 
 
 def _tp_size() -> int:
     from sglang.srt.distributed import get_tp_group
 
     return get_tp_group().world_size
-
-
-def _reduce_of(module):
-    """The all-reduce the module's own forward applies to its lookups, or None at TP 1."""
-    if module.tp_size <= 1:
-        return None
-    if module.use_attn_tp_group:
-        from sglang.srt.layers.dp_attention import attn_tp_all_reduce
-
-        return attn_tp_all_reduce
-    from sglang.srt.distributed import tensor_model_parallel_all_reduce
-
-    return tensor_model_parallel_all_reduce
 
 
 def _before_init_graphs(model_runner, *args, **kwargs):
@@ -100,7 +95,16 @@ def _before_init_graphs(model_runner, *args, **kwargs):
     rt.batch_invariant = bool(getattr(model_runner.server_args, "enable_deterministic_inference", False))
     rt.tp_size = _tp_size()
     if rt.mixer is None:
-        rt.mixer = mixer_for(module)
+        install(module)
+
+
+def install(module) -> None:
+    """Mix concept tokens into ``module``'s output from now on (see the module docstring)."""
+    rt = runtime.get()
+    rt.mixer = mixer_for(module)
+    if folds_into_shard(module):
+        rt.folded_embedding = module
+    else:
         module.register_forward_hook(_after_embedding)
 
 
@@ -125,6 +129,24 @@ def _around_forward_context(original, ctx, *args, forward_batch=None, **kwargs):
 
 
 def _after_embedding(module, args, embeddings):
+    return _mixed_inputs(embeddings)
+
+
+def _around_local_shard(original, module, input_, *args, **kwargs):
+    partial = original(module, input_, *args, **kwargs)
+    if module is not runtime.get().folded_embedding:
+        return partial
+    mixed = _mixed_inputs(partial)
+    if mixed is not partial:
+        # Into SGLang's own output tensor, which it may have allocated where its all-reduce
+        # needs it (symmetric memory); a step without mixing copies nothing.
+        partial.copy_(mixed)
+    return partial
+
+
+def _mixed_inputs(embeddings):
+    """The lookup's output [T, H] (whole, or one rank's share) with the concept tokens of
+    the published batch put in."""
     rt = runtime.get()
     forward_batch, table = rt.forward_batch, rt.table
     if forward_batch is None or table is None:
@@ -150,10 +172,10 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         if rows.shape[0] != embeddings.shape[0]:
             raise RuntimeError(f"soft thinking: a decode batch of {embeddings.shape[0]} inputs "
                                f"for {rows.shape[0]} request rows")
-        # Under tensor parallelism every rank mixes every row at full width, so the mixer's
-        # all-reduce has the same shape on every rank whatever each rank's plan says.
-        if plan is None or rt.tp_size > 1:
-            return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max)
+        if plan is None:  # a batch SGLang built itself (graph capture)
+            if rt.capturing_plain:  # the graph plain steps replay: no mixing at all
+                return embeddings
+            return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max)  # at full width
         if not plan.has_soft:
             return embeddings
         # Eager: only the soft rows, at the batch's widest input.
@@ -188,3 +210,4 @@ def register(registry, hook_type) -> None:
     registry.register(INIT_GRAPHS, _before_init_graphs, hook_type.BEFORE)
     registry.register(FORWARD_CONTEXT, _around_forward_context, hook_type.AROUND)
     registry.register(PREFILL_GRAPH_CHECK, _around_prefill_graph_check, hook_type.AROUND)
+    registry.register(LOCAL_SHARD, _around_local_shard, hook_type.AROUND)

@@ -21,7 +21,11 @@ Refused, SGLang 0.5.23:
 * an input embedding that is not a token lookup (neither an ``nn.Embedding`` nor a
   ``VocabParallelEmbedding``): what it makes of a token id is not known to be a row;
 * a second embedding table about as large as the vocabulary (per-layer or n-gram
-  embeddings): the model also reads the token ids, not the concept token, through it.
+  embeddings): the model also reads the token ids, not the concept token, through it;
+* under tensor parallelism, a ``VocabParallelEmbedding`` that does not embed through
+  SGLang's own shard-local lookup (a subclass with a ``forward`` or ``_embed_local_shard``
+  of its own, or a quantization without an ``embedding`` lookup): its concept tokens
+  could only be mixed through its whole forward, one all-reduce per looked-up row.
 
 Deletable rule by rule, as each kind of model is given a concept-token input and a test.
 """
@@ -57,6 +61,18 @@ def find_input_embedding(model: nn.Module) -> nn.Module | str:
     return module
 
 
+def folds_into_shard(module: nn.Module) -> bool:
+    """Whether ``module`` embeds through SGLang's own shard-local lookup and all-reduce,
+    so a rank's partial mixtures can join its per-rank output (any quantization with an
+    ``embedding`` lookup; a subclass must keep both methods)."""
+    from sglang.srt.layers.vocab_parallel_embedding import VocabParallelEmbedding
+
+    return (isinstance(module, VocabParallelEmbedding)
+            and type(module).forward is VocabParallelEmbedding.forward
+            and type(module)._embed_local_shard is VocabParallelEmbedding._embed_local_shard
+            and callable(getattr(module.quant_method, "embedding", None)))
+
+
 def embedding_problem(model: nn.Module, *, is_multimodal: bool) -> str | None:
     """Why soft thinking cannot feed concept tokens to ``model``; None when it can."""
     from sglang.srt.layers.vocab_parallel_embedding import ParallelLMHead, VocabParallelEmbedding
@@ -71,6 +87,12 @@ def embedding_problem(model: nn.Module, *, is_multimodal: bool) -> str | None:
     if not isinstance(embedding, (nn.Embedding, VocabParallelEmbedding)):
         return (f"its input embedding is a {kind}, not a token lookup (an nn.Embedding or "
                 "SGLang's VocabParallelEmbedding) whose rows soft thinking can mix")
+    if (isinstance(embedding, VocabParallelEmbedding) and getattr(embedding, "tp_size", 1) > 1
+            and not folds_into_shard(embedding)):
+        return (f"under tensor parallelism its input embedding ({kind}, quantization "
+                f"{type(embedding.quant_method).__name__}) does not embed through SGLang's own "
+                "shard-local lookup, so each concept token's rows would cost an all-reduce of "
+                "their own; serve it with --tp-size 1")
     rows = getattr(embedding, "org_vocab_size", None) or embedding.num_embeddings
     for name, module in model.named_modules():
         if (module is not embedding and isinstance(module, (nn.Embedding, VocabParallelEmbedding))
