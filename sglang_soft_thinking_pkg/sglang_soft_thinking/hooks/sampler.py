@@ -188,7 +188,7 @@ def _around_sampler_forward(original, sampler, logits_output, sampling_info, ret
     if result is not None:
         next_ids = next_ids.index_copy(0, plan.soft.index_tensor, result.tokens.to(next_ids.dtype))
         logits_output.customized_info = {
-            META_INFO_KEY: StepRecords(result, plan.soft.position_of(), plan.traced_rows)}
+            META_INFO_KEY: StepRecords(result, plan.soft.position_of())}
     # The plugin's rows replaced SGLang's choice after SGLang's own cross-rank sync:
     # sync the final ids the way SGLang syncs its own (when it does: see its sampler).
     sampler._sync_token_ids_across_tp(next_ids, sampling_info)
