@@ -178,3 +178,27 @@ def test_an_input_wider_than_a_byte_counts_is_kept_whole():
 def weights_of(width: int) -> list[float]:
     """Weights that sort descending, none of them zero."""
     return (torch.arange(width, 0, -1, dtype=torch.float32) / (width * (width + 1) / 2)).tolist()
+
+
+def test_reads_in_any_order_find_each_steps_input():
+    import random
+
+    results = thinking_steps(30, max_topk=4, rows=2, seed=5)
+    records, expected = RequestRecords(traced=True), []
+    rng = random.Random(0)
+    for result in results:
+        row = rng.choice([0, 1, None])  # this request's row, or no record this step
+        records.append(StepRecords(result, {0: 0, 1: 1})[row] if row is not None else None)
+        if row is None:
+            expected.append(None)
+            continue
+        support = int((result.weights[row] > 0).sum())
+        expected.append(("think", result.entropy[row].item(), result.ids[row, :support].tolist(),
+                         result.weights[row, :support].tolist(), result.pending[row].item()))
+    for _ in range(200):
+        i = rng.randrange(len(expected))
+        assert records[i] == expected[i]
+        if expected[i] is not None:
+            assert records.input_of(i) == tuple(expected[i][2:4])
+        a, b = sorted(rng.sample(range(len(expected) + 1), 2))
+        assert records[a:b] == expected[a:b]
