@@ -2,19 +2,22 @@
 
     .venv/bin/python -m benchmarks.record_memory [--out FILE.json]
 
-A request SGLang retracts is resumed from its own per-token records, so the scheduler keeps
-every thinking step's input (ids and weights) on the request, on every tensor-parallel
-rank. Two representations are measured, with ``tracemalloc``, over the records of one
-request's thinking steps (real concept tokens from ``step.soft_step``):
+A request SGLang retracts is re-prefilled from its own per-token records, so every
+tensor-parallel rank keeps each thinking step's input (ids and weights) on the request; the
+rank that sends outputs to the server also keeps each step's entropy and pending count.
+Measured with ``tracemalloc`` over the records of one request's 2000 thinking steps (real
+concept tokens from ``step.soft_step``, every candidate kept):
 
-* ``lists``: a tuple ``(kind, entropy, ids, weights)`` of Python lists, the form the plugin
-  kept before its records were made compact;
-* ``compact``: the plugin's :class:`records.StepRecord` (float32 entropy, int32 ids and
-  float32 weights in one bytes object; other kinds share one record).
+* ``lists``: a tuple ``(kind, entropy, ids, weights)`` of Python lists per token, the form
+  the plugin kept before its records were made compact;
+* ``rank0`` / ``rank0_trace``: the plugin's :class:`records.RequestRecords` on the rank that
+  sends outputs, for a request without and with ``return_trace`` (the scheduler keeps the
+  same for both: the trace decides only what goes to the server);
+* ``other_rank``: the same on a rank that sends no outputs.
 
 It also times the host work of one step's records at batch 64 and 256 (``max_topk`` 10):
 the ``lists`` way (``.tolist()`` of each result, a Python loop over batch x k) against the
-plugin's (one copy, vectorised support, one bytes object per row).
+plugin's (one copy, vectorised support, each row appended to its request's arrays).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 import torch
 
 from sglang_soft_thinking.plan import group_soft_rows
-from sglang_soft_thinking.records import StepRecords
+from sglang_soft_thinking.records import RequestRecords, StepRecords
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.step import StepResult, soft_step
 from sglang_soft_thinking.table import SoftThinkingTable
@@ -56,44 +59,59 @@ def as_lists(result: StepResult, row: int) -> tuple:
     return ("think", result.entropy[row].item(), ids[:support], weights[:support])
 
 
-def bytes_per_token(records_of) -> float:
-    """Memory the records of 2000 thinking tokens hold, per token."""
+def bytes_per_token(records_of, tokens: int) -> float:
+    """Memory the records of ``tokens`` thinking tokens hold, per token."""
     tracemalloc.start()
-    before = tracemalloc.take_snapshot()
-    kept = records_of()
-    after = tracemalloc.take_snapshot()
+    before = tracemalloc.get_traced_memory()[0]
+    kept = records_of()  # noqa: F841 (held while measured)
+    grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    grown = sum(stat.size_diff for stat in after.compare_to(before, "filename"))
-    return grown / len(kept)
+    return grown / tokens
 
 
-def memory(max_topk: int) -> dict:
+def request_records(results: list[StepResult], tokens: int, traced: bool, for_server: bool) -> RequestRecords:
+    records = RequestRecords(traced=traced, for_server=for_server)
+    for i in range(tokens):
+        records.append(StepRecords(results[i % len(results)], {0: 0})[0])
+    return records
+
+
+def memory(max_topk: int, tokens: int = 2000) -> dict:
     results = step_results(1, max_topk, 40)
-    tokens = 2000
-    lists = bytes_per_token(lambda: [as_lists(results[i % 40], 0) for i in range(tokens)])
-    compact = bytes_per_token(lambda: [StepRecords(results[i % 40], {0: 0})[0] for i in range(tokens)])
-    return {"max_topk": max_topk, "lists_bytes_per_token": round(lists, 1),
-            "compact_bytes_per_token": round(compact, 1), "ratio": round(lists / compact, 2)}
+    out = {"max_topk": max_topk,
+           "mean_candidates": round(float((torch.stack([r.weights[0] for r in results]) > 0).sum(1).float().mean()), 2),
+           "lists_bytes_per_token": bytes_per_token(
+               lambda: [as_lists(results[i % 40], 0) for i in range(tokens)], tokens)}
+    for name, traced, for_server in (("rank0", False, True), ("rank0_trace", True, True),
+                                     ("other_rank", False, False)):
+        out[f"{name}_bytes_per_token"] = bytes_per_token(
+            lambda: request_records(results, tokens, traced, for_server), tokens)
+    return {key: round(value, 1) if isinstance(value, float) else value for key, value in out.items()}
 
 
-def host_time(batch: int, repeats: int = 20) -> dict:
+def host_time(batch: int, repeats: int = 50) -> dict:
+    """The fastest of ``repeats`` runs (the machine may be shared), in milliseconds."""
     result = step_results(batch, 10, 1)[0]
     position_of = {i: i for i in range(batch)}
+    requests = [RequestRecords() for _ in range(batch)]
 
     def lists():
         return [as_lists(result, row) for row in range(batch)]
 
     def compact():
         records = StepRecords(result, position_of)
-        return [records[row] for row in range(batch)]
+        for row in range(batch):
+            requests[row].append(records[row])
 
     out = {"batch": batch}
     for name, fn in (("lists_ms", lists), ("compact_ms", compact)):
         fn()
-        began = time.perf_counter()
+        best = float("inf")
         for _ in range(repeats):
+            began = time.perf_counter()
             fn()
-        out[name] = round(1000 * (time.perf_counter() - began) / repeats, 3)
+            best = min(best, time.perf_counter() - began)
+        out[name] = round(1000 * best, 3)
     return out
 
 
@@ -104,8 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     report = {"memory": [memory(k) for k in (5, 10, 20)], "host_time": [host_time(b) for b in (64, 256)]}
     for row in report["memory"]:
-        print(f"max_topk {row['max_topk']:>2}: {row['lists_bytes_per_token']:.0f} bytes per thinking token "
-              f"as lists, {row['compact_bytes_per_token']:.0f} compact (x{row['ratio']})")
+        print(f"max_topk {row['max_topk']:>2}: bytes per thinking token: {row['lists_bytes_per_token']:.0f} as lists; "
+              f"rank 0 {row['rank0_bytes_per_token']:.0f} ({row['rank0_trace_bytes_per_token']:.0f} with "
+              f"return_trace); other ranks {row['other_rank_bytes_per_token']:.0f}")
     for row in report["host_time"]:
         print(f"batch {row['batch']:>3}: records of a step {row['lists_ms']:.2f} ms as lists, "
               f"{row['compact_ms']:.2f} ms compact")

@@ -251,7 +251,6 @@ class BatchPlan:
     extend_inputs: ExtendInputs | None = None
     extend_applied: bool = False  # set by the embedding hook once it has put extend_inputs in
     reqs: list = field(default_factory=list)  # the batch's requests, by batch row
-    traced_rows: frozenset[int] = field(default_factory=frozenset)  # rows that asked for their trace
     # Rows whose requests met a fault on this process before sampling (hooks/results.py
     # note_fault): flagged in the step's agreement (agreement.py), then aborted.
     fault_rows: list[int] = field(default_factory=list)

@@ -6,23 +6,26 @@ of a soft-thinking request is gone by then (another request may have used it), s
 request's progress is rebuilt here from what the request itself carries: its output ids
 and its per-token records (output.py, records.py).
 
-A thinking step's record keeps the row's progress after the step as the device computed
-it (its snapshot). :func:`resume` starts from the last thinking step's snapshot and runs
-the steps after it through the same code the device runs: the phase machine
+The records keep the row's progress after each of the last two thinking steps as the device
+computed it (its snapshot). :func:`resume` starts from the one before the last thinking step
+and runs the steps after it through the same code the device runs: the phase machine
 (phases.advance) and the method's state step (``Method.advance``), on CPU tensors of one
-row, checking each against its record (the kind, and the token the machine writes). It
-also replays that last thinking step from the one before it and checks that the result is
-its snapshot. So a resume costs a few steps however long the thought, and every step it
-relies on was computed by the device or checked against it. ``replay_all`` replays every
-record from the beginning instead (the tests compare both with the device's row).
+row, checking each against its record (the kind, and the token the machine writes), and
+checks that the last thinking step replays to its own snapshot. So a resume costs a few
+steps however long the thought, and every step it relies on was computed by the device or
+checked against it. ``replay_all`` replays every record from the beginning instead (the
+tests compare both with the device's row; it needs every step's entropy, which only the
+rank that sends outputs keeps).
 
 It also says which output tokens were fed back as concept tokens (a thinking step whose
 input is more than its written token alone), so that the re-prefill rebuilds those positions
-from their ids and weights rather than from the written token. No SGLang import.
+from their ids and weights rather than from the written token; it reads them from the
+records when asked, so a resumed request holds nothing more per token. No SGLang import.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -31,19 +34,45 @@ from sglang_soft_thinking.output import ANSWER, STEP_KINDS, THINK_END
 from sglang_soft_thinking.phases import (
     KIND_METHOD_END, MAX_END_TOKENS, PHASE_ANSWER, PHASE_THINKING, PhaseRules, PhaseState, StepTokens, advance,
 )
-from sglang_soft_thinking.records import KIND_NAMES
+from sglang_soft_thinking.records import KIND_NAMES, RequestRecords
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.table import RowState, initial_row_state, state_column_name
 
 _PHASE_NAMES = ("phase", "force_kind", "forced_pos", "low_entropy_run", "thinking_steps")
 
 
+class FedInputs:
+    """Per output token (of those there were at the resume): the input (ids, weights) it was
+    fed as, or None where the token itself was the input; read from the records on demand."""
+
+    def __init__(self, records: RequestRecords, output_ids: Sequence[int]):
+        # The request's own sequences, not copies: both only grow, so the first len() stay.
+        self._records, self._output_ids, self._len = records, output_ids, len(output_ids)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int) -> tuple[list[int], list[float]] | None:
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("output token index out of range")
+        kind = self._records.kind(index)
+        if kind not in STEP_KINDS or kind == THINK_END:  # a think-end the model wrote feeds itself
+            return None
+        ids, weights = self._records.input_of(index)
+        if len(ids) == 1 and ids[0] == int(self._output_ids[index]):  # the token alone
+            return None
+        return ids, weights
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+
 @dataclass
 class Resumed:
     state: RowState
-    # Per output token: the input (ids, weights) it was fed as, or None where the token
-    # itself was the input.
-    fed: list[tuple[list[int], list[float]] | None]
+    fed: FedInputs
 
 
 class RecordsMismatch(RuntimeError):
@@ -83,11 +112,12 @@ class _Replay:
         value = self.values[name]
         return _one(value, torch.float32 if isinstance(value, float) else torch.int64)
 
-    def step(self, record, token: int) -> None:
-        """Advance by one output token and check it against its record."""
-        kind = record[0] if record is not None else None
+    def step(self, kind: str | None, entropy: float | None, token: int) -> None:
+        """Advance by one output token and check it against its record's kind."""
         stepped = kind in STEP_KINDS
-        entropy = _one(record[1] if stepped else 0.0, torch.float32)
+        if stepped and entropy is None:
+            raise RecordsMismatch("a thinking step to replay has no entropy on this rank")
+        entropy = _one(entropy if stepped else 0.0, torch.float32)
         thinking = int(self.state.phase) == PHASE_THINKING
         decided = None
         if thinking and stepped:
@@ -113,50 +143,41 @@ class _Replay:
                         method_state={name: value.item() for name, value in self.method_state.items()})
 
 
-def _snapshot_row(record, method) -> RowState:
+def _snapshot_row(snapshot: dict[str, float], method) -> RowState:
     """The row's progress after a thinking step, as its record keeps it."""
-    snapshot = record.snapshot
     return RowState(**{name: int(snapshot[name]) for name in _PHASE_NAMES},
                     method_state={c.name: (int if c.dtype == torch.int64 else float)(
                         snapshot[state_column_name(method, c)]) for c in method.state})
 
 
-def resume(settings: RequestSettings, records: list | None, output_ids: list[int],
+def resume(settings: RequestSettings, records: RequestRecords | None, output_ids: Sequence[int],
            replay_all: bool = False) -> Resumed:
-    records = list(records or [])
+    """The request's state after ``output_ids``, from its ``records`` (one per output token)."""
+    records = records if isinstance(records, RequestRecords) else RequestRecords()
     if len(records) != len(output_ids):
         raise RecordsMismatch(f"{len(records)} soft-thinking records for {len(output_ids)} output tokens")
     replay = _Replay(settings)
-    steps = [i for i, r in enumerate(records) if r is not None and r[0] in STEP_KINDS]
+    kept = records.kept_steps()
     start = 0
-    if steps and not replay_all and hasattr(records[steps[-1]], "snapshot"):
-        last = steps[-1]
-        if last > 0:  # the step before it, from its own snapshot, then the last one, checked
-            replay.start_from(_snapshot_row(records[last - 1], replay.method), output_ids[:last])
-        replay.step(records[last], output_ids[last])
+    if kept and not replay_all:
+        last = kept[-1]
+        if last.index > 0:  # the step before it, from its own snapshot, then the last one, checked
+            if len(kept) < 2 or kept[-2].index != last.index - 1:
+                raise RecordsMismatch("the records keep no snapshot of the token before the last thinking step")
+            recent = output_ids[max(0, last.index - MAX_END_TOKENS):last.index]
+            replay.start_from(_snapshot_row(kept[-2].snapshot, replay.method), recent)
+        replay.step(records.kind(last.index), last.entropy, output_ids[last.index])
         replayed = replay.row()
-        if replayed != replace(_snapshot_row(records[last], replay.method), recent=replayed.recent):
+        if replayed != replace(_snapshot_row(last.snapshot, replay.method), recent=replayed.recent):
             raise RecordsMismatch("the last thinking step does not replay to its own snapshot")
-        start = last + 1
+        start = last.index + 1
     for i in range(start, len(records)):
         if int(replay.state.phase) == PHASE_ANSWER:  # for good: the rest must be answer tokens
-            if any(r is None or r[0] != ANSWER for r in records[i:]):
+            if any(records.kind(j) != ANSWER for j in range(i, len(records))):
                 raise RecordsMismatch("records of thinking after the answer began")
             break
-        replay.step(records[i], output_ids[i])
+        kind = records.kind(i)
+        replay.step(kind, records.entropy_of(i) if kind in STEP_KINDS else None, output_ids[i])
     # The device's recent ids are the last ones written, whatever the phase.
     row = replace(replay.row(), recent=tuple(int(t) for t in output_ids[-MAX_END_TOKENS:]))
-    return Resumed(row, [_fed(r, t) for r, t in zip(records, output_ids)])
-
-
-def _fed(record, token: int) -> tuple[list[int], list[float]] | None:
-    """What a thinking step's record says was fed next: its input, unless that was the
-    written token itself (a think-end the model wrote, or an input of the token alone)."""
-    if record is None or record[0] not in STEP_KINDS or record[0] == THINK_END:
-        return None
-    if record[2] is None or record[3] is None:
-        raise RecordsMismatch("a thinking step's record lacks its input")
-    ids, weights = list(record[2]), list(record[3])
-    if len(ids) == 1 and ids[0] == int(token):
-        return None
-    return ids, weights
+    return Resumed(row, FedInputs(records, output_ids))

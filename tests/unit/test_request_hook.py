@@ -8,7 +8,7 @@ from sglang.srt.sampling.sampling_params import SamplingParams
 
 from sglang_soft_thinking.hooks.batch import faulty_rows
 from sglang_soft_thinking.hooks.requests import resolve_batch
-from sglang_soft_thinking.hooks.results import _after_collect
+from sglang_soft_thinking.hooks.results import _around_collect
 from sglang_soft_thinking.output import META_INFO_KEY
 from sglang_soft_thinking.records import FAULT_RECORD
 from sglang_soft_thinking.runtime import SETTINGS_ATTR
@@ -24,7 +24,7 @@ def test_a_request_whose_settings_cannot_be_resolved_is_aborted_not_served_plain
     # which the ranks agree on its flag (agreement.py), from the step's error record.
     assert bad.to_finish is None and faulty_rows([bad, plain]) == [0]
     bad.customized_info = {META_INFO_KEY: [FAULT_RECORD]}
-    _after_collect(None, None, 0, bad, None)
+    _around_collect(lambda *args: None, None, 0, bad, None)  # the record is in place already
     assert isinstance(bad.to_finish, FINISH_ABORT)
     assert bad.to_finish.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
     assert "max_topk" in bad.to_finish.message

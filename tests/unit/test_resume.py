@@ -1,5 +1,6 @@
 """A retracted request's state, rebuilt from its own records, equals the table row it lost."""
 
+import pickle
 import random
 
 import pytest
@@ -8,7 +9,7 @@ from request_settings import SWITCH, all_rows, request_settings
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.methods import method_id
-from sglang_soft_thinking.records import StepRecords
+from sglang_soft_thinking.records import RequestRecords, StepRecords
 from sglang_soft_thinking.resume import RecordsMismatch, resume
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.step import soft_step
@@ -63,7 +64,7 @@ def test_state_rebuilt_from_records_equals_the_row(seed, request_settings):
     table.admit([2], [request_settings])
     rows = torch.tensor([2])
     one = all_rows(1, 4, VOCAB, method=request_settings.method)
-    records, tokens, concepts = [], [], []
+    records, tokens, concepts = RequestRecords(), [], []
     steps = rng.randrange(1, 30)
     for step in range(steps):
         result = soft_step(table, rows, random_logits(rng).unsqueeze(0), one)
@@ -97,7 +98,7 @@ def test_admitting_a_resumed_state_continues_like_the_original_row():
     original = SoftThinkingTable(2, k_max=K_MAX, device="cpu")
     original.admit([0], [settings(entropy_threshold=0.5, length_threshold=4)])
     rows, one = torch.tensor([0]), all_rows(1, 4, VOCAB)
-    records, tokens = [], []
+    records, tokens = RequestRecords(), []
     logits = [random_logits(rng) for _ in range(20)]
     for step_logits in logits[:10]:
         result = soft_step(original, rows, step_logits.unsqueeze(0), one)
@@ -113,22 +114,61 @@ def test_admitting_a_resumed_state_continues_like_the_original_row():
 
 
 def test_records_that_do_not_cover_the_output_are_an_error():
+    table = SoftThinkingTable(1, k_max=K_MAX, device="cpu")
+    table.admit([0], [settings()])
+    one_step = RequestRecords()
+    result = soft_step(table, torch.tensor([0]), torch.randn(1, VOCAB), all_rows(1, 4, VOCAB))
+    one_step.append(StepRecords(result, {0: 0})[0])
     with pytest.raises(RecordsMismatch):
-        resume(settings(), [("think", 1.0, [1], [1.0])], [1, 2])
+        resume(settings(), one_step, [result.tokens.item(), 2])
+    without = RequestRecords()
+    without.append(None)
     with pytest.raises(RecordsMismatch):
-        resume(settings(), [None], [1])
+        resume(settings(), without, [1])
+    with pytest.raises(RecordsMismatch):
+        resume(settings(), None, [1])
+
+
+def test_every_rank_resumes_alike_and_only_with_what_it_keeps():
+    """The rank that sends outputs and the others keep different records; a retracted request
+    resumes to the same state and is re-prefilled from the same inputs on each."""
+    rng = random.Random(3)
+    table = SoftThinkingTable(1, k_max=K_MAX, device="cpu")
+    table.admit([0], [settings(entropy_threshold=0.5, length_threshold=4)])
+    server, other = RequestRecords(traced=True), RequestRecords(for_server=False)
+    tokens = []
+    for _ in range(25):
+        result = soft_step(table, torch.tensor([0]), random_logits(rng).unsqueeze(0), all_rows(1, 4, VOCAB))
+        server.append(StepRecords(result, {0: 0})[0])
+        other.append(StepRecords(result, {0: 0})[0])
+        tokens.append(result.tokens.item())
+    a = resume(settings(entropy_threshold=0.5, length_threshold=4), server, tokens)
+    b = resume(settings(entropy_threshold=0.5, length_threshold=4), other, tokens)
+    assert a.state == b.state == row_state_of(table, 0)
+    assert list(a.fed) == list(b.fed) and any(fed is not None for fed in a.fed)
+    with pytest.raises(RecordsMismatch):  # replaying every step needs every entropy: rank 0 only
+        resume(settings(entropy_threshold=0.5, length_threshold=4), other, tokens, replay_all=True)
+
+
+def row_state_of(table, row):
+    from sglang_soft_thinking.table import RowState
+
+    state = row_state(table, row)
+    return RowState(phase=state["phase"], force_kind=state["force_kind"], forced_pos=state["forced_pos"],
+                    low_entropy_run=state["low_entropy_run"], thinking_steps=state["thinking_steps"],
+                    recent=tuple(state["recent"]), method_state={})
 
 
 def test_the_concept_token_stays_in_the_scheduler_unless_the_trace_was_asked_for():
-    import pickle
-
     table = SoftThinkingTable(3, k_max=K_MAX, device="cpu")
     table.admit([0, 1], [settings(), settings()])
     result = soft_step(table, torch.tensor([0, 1]), torch.randn(2, VOCAB), all_rows(2, 4, VOCAB))
     # Batch rows 3 and 5 hold the two soft requests; batch row 4 is a plain one.
-    records = StepRecords(result, {3: 0, 5: 1}, traced=frozenset({5}))
-    local, traced = records[3], records[5]
-    assert records[4] is None
-    assert local[2] and local[3], "the scheduler keeps the concept token to resume from"
-    assert pickle.loads(pickle.dumps(local)) == (local[0], local[1], None, None, local[4])
-    assert pickle.loads(pickle.dumps(traced)) == traced and traced[2]
+    step = StepRecords(result, {3: 0, 5: 1})
+    assert step[4] is None
+    local, traced = RequestRecords(), RequestRecords(traced=True)
+    local.append(step[3])
+    traced.append(step[5])
+    assert local.input_of(0)[0] and local.input_of(0)[1], "the scheduler keeps the concept token to resume from"
+    assert pickle.loads(pickle.dumps(local[0:1])) == [(local[0][0], local[0][1], None, None, local[0][4])]
+    assert pickle.loads(pickle.dumps(traced[0:1]))[0][2:4] == traced.input_of(0)

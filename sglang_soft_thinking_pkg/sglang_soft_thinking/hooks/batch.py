@@ -36,6 +36,7 @@ from sglang_soft_thinking.draws import seed_of
 from sglang_soft_thinking.hooks.results import note_fault
 from sglang_soft_thinking.output import ANSWER, META_INFO_KEY
 from sglang_soft_thinking.plan import BatchPlan, ExtendInputs, SeededRows, SglangRows, group_soft_rows
+from sglang_soft_thinking.records import RequestRecords
 from sglang_soft_thinking.resume import resume
 from sglang_soft_thinking.runtime import (
     ADMITTED_ATTR, FAILED_ATTR, FAULT_ATTR, PLAN_ATTR, REPREFILLED_ATTR, RESUMED_ATTR, SETTINGS_ATTR,
@@ -77,7 +78,7 @@ def _admission(req, settings: RequestSettings):
         setattr(req, RESUMED_ATTR, None)
         return None
     records = (req.customized_info or {}).get(META_INFO_KEY)
-    resumed = resume(settings, records, list(req.output_ids))
+    resumed = resume(settings, records, req.output_ids)
     setattr(req, RESUMED_ATTR, resumed)
     return resumed.state
 
@@ -145,7 +146,7 @@ def _answering(req) -> bool:
     """Whether the request's last processed record is an answer token: it has left thinking
     for good (the record may lag the device by a step or two; the phase never goes back)."""
     records = (req.customized_info or {}).get(META_INFO_KEY)
-    return bool(records) and records[-1] is not None and records[-1][0] == ANSWER
+    return isinstance(records, RequestRecords) and bool(records) and records.kind(-1) == ANSWER
 
 
 def sglang_rows(reqs, taken: set[int]) -> SglangRows:
@@ -176,7 +177,6 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
         result.soft = group_soft_rows(index, [settings[i] for i in index], vocab_size,
                                       answering=[_answering(reqs[i]) for i in index],
                                       invariant_width=runtime.get().invariant_width())
-        result.traced_rows = frozenset(i for i in index if settings[i].return_trace)
     taken = set(result.soft.index if result.soft else ()) | set(
         result.seeded_plain.index if result.seeded_plain else ())
     if taken:

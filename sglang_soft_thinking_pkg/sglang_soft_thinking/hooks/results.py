@@ -1,16 +1,22 @@
-"""Seam: step results. A request whose step went wrong is aborted with an error, alone.
+"""Seam: step results. Each soft request keeps its records compactly; a request whose step
+went wrong is aborted with an error, alone.
 
 A fault in our code, or a check that fails (an input that was not mixed, a rank whose
 soft state drifted), must cost the request it concerns, never the scheduler and so the
 server. :func:`fail_request` ends one request with SGLang's own abort (HTTP 500 with a
 message naming soft thinking; the request runs one more step, as any aborted request does,
 and its KV is released by SGLang's usual path). A step the device found wrong reaches the
-host as an ``error`` record; one hook turns it into that abort:
+host as an ``error`` record. One hook:
 
-* ``SchedulerBatchResultProcessor._maybe_collect_customized_info`` (AFTER), SGLang 0.5.23,
-  which copies each request's record of the step onto the request.
+* ``SchedulerBatchResultProcessor._maybe_collect_customized_info`` (AROUND), SGLang 0.5.23,
+  which appends each request's record of the step to a list on the request (and SGLang
+  sends slices of that list on to the server). Before a soft request's first record, the
+  hook puts a :class:`records.RequestRecords` in that list's place, which SGLang appends to
+  and slices as it would the list, so that the scheduler keeps no object per token; on a
+  rank that sends no outputs (records.sends_outputs) it keeps only what a resume needs.
+  After the append, an ``error`` record becomes that abort.
 
-Deletable when SGLang offers per-request error reporting to plugins.
+Deletable when SGLang offers per-request output records and error reporting to plugins.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import logging
 from http import HTTPStatus
 
 from sglang_soft_thinking.output import ERROR, META_INFO_KEY
-from sglang_soft_thinking.runtime import FAILED_ATTR, FAULT_ATTR
+from sglang_soft_thinking.records import RequestRecords, sends_outputs
+from sglang_soft_thinking.runtime import FAILED_ATTR, FAULT_ATTR, SETTINGS_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +60,52 @@ def note_fault(req, reason: str) -> None:
         setattr(req, FAULT_ATTR, reason)
 
 
-def _after_collect(result, processor, i, req, logits_output, *args, **kwargs):
+def this_rank_sends_outputs() -> bool:
+    """Whether this scheduler sends outputs to the server (a process whose ranks SGLang has
+    not published is taken to send them, so that the server misses nothing)."""
+    from sglang.srt.runtime_context import get_parallel
+
+    parallel = get_parallel()
+    try:
+        return sends_outputs(parallel.pp_rank, parallel.attn_tp_rank, parallel.attn_cp_rank)
+    except RuntimeError:  # SGLang: "parallel name ... has not been written in this process"
+        return True
+
+
+def records_for(req) -> RequestRecords:
+    """The request's records, put in place of SGLang's list before the first one."""
+    if req.customized_info is None:
+        req.customized_info = {}
+    records = req.customized_info.get(META_INFO_KEY)
+    if records is None:
+        settings = getattr(req, SETTINGS_ATTR)
+        records = RequestRecords(traced=settings.return_trace, for_server=this_rank_sends_outputs())
+        req.customized_info[META_INFO_KEY] = records
+    return records
+
+
+def _last_is_error(records) -> bool:
+    if isinstance(records, RequestRecords):
+        return records.kind(-1) == ERROR
+    return records[-1] is not None and records[-1][0] == ERROR  # a plain request's list
+
+
+def _around_collect(original, processor, i, req, logits_output, *args, **kwargs):
+    carried = getattr(logits_output, "customized_info", None) if logits_output is not None else None
+    try:
+        if carried and META_INFO_KEY in carried and getattr(req, SETTINGS_ATTR, None) is not None:
+            records_for(req)
+        result = original(processor, i, req, logits_output, *args, **kwargs)
+    except Exception as error:  # keeping the record failed: this request, not the scheduler
+        logger.exception("soft thinking: the record of request %s could not be kept", req.rid)
+        fail_request(req, f"its record of the step could not be kept: {error}")
+        return None
     records = (req.customized_info or {}).get(META_INFO_KEY)
-    if records and records[-1] is not None and records[-1][0] == ERROR:
+    if records and _last_is_error(records):
         reason = getattr(req, FAULT_ATTR, None) or records[-1][1]
         fail_request(req, f"{reason}; the request is aborted rather than served a wrong result")
     return result
 
 
 def register(registry, hook_type) -> None:
-    registry.register(COLLECT_TARGET, _after_collect, hook_type.AFTER)
+    registry.register(COLLECT_TARGET, _around_collect, hook_type.AROUND)

@@ -222,7 +222,7 @@ def _records(plan, result: StepResult | None, flags) -> StepRecords | None:
         host_fault = faults.seed_of("records_host")
         fault_positions = frozenset() if host_fault is None else frozenset(
             j for j, i in enumerate(plan.soft.index) if _seeds(plan, [i]) == [host_fault])
-        return StepRecords(result, plan.soft.position_of(), plan.traced_rows, fault_positions=fault_positions)
+        return StepRecords(result, plan.soft.position_of(), fault_positions=fault_positions)
     except Exception as error:
         logger.exception("soft thinking: the step's records could not be built")
         _note_rows(plan, plan.soft.index, f"its step's records could not be built: {error}")
