@@ -100,3 +100,9 @@ class ServerQueue:
             if wanted not in self.started:
                 self.started[wanted] = self.start(wanted)
         return self.started[key]
+
+    def take_healthy(self, key: str) -> ServerProcess:
+        """:meth:`take`, then wait until the server is healthy."""
+        proc = self.take(key)
+        proc.wait_healthy()
+        return proc

@@ -122,8 +122,7 @@ def reference(family, checkpoints):
 
 @pytest.fixture(scope="module")
 def client(family, servers):
-    proc = servers.take(family)
-    proc.wait_healthy()
+    proc = servers.take_healthy(family)
     yield openai.OpenAI(base_url=proc.base_url, api_key="none", max_retries=0, timeout=300)
     proc.stop()
 
@@ -241,9 +240,7 @@ def refused_server(servers):
 
 @pytest.fixture(scope="module")
 def disabled_server(servers):
-    proc = servers.take(DISABLED_KEY)
-    proc.wait_healthy()
-    return proc
+    return servers.take_healthy(DISABLED_KEY)
 
 
 def test_a_model_whose_input_embedding_cannot_take_concept_tokens_is_refused(refused_server):
@@ -286,9 +283,7 @@ def test_softthink_disable_refuses_soft_thinking_requests(disabled_server):
 
 @pytest.fixture(scope="module")
 def stock_disabled_server(servers):
-    proc = servers.take(STOCK_DISABLED_KEY)
-    proc.wait_healthy()
-    return proc
+    return servers.take_healthy(STOCK_DISABLED_KEY)
 
 
 def test_stock_launch_server_with_softthink_disable_refuses_soft_thinking(stock_disabled_server):
