@@ -46,6 +46,7 @@ KIND_FAULT, KIND_READ_FAULT = 253, 254
 
 KIND_NAMES = {KIND_THINK: THINK, KIND_THINK_END: THINK_END, KIND_COLD_STOP: COLD_STOP, KIND_BUDGET: BUDGET,
               KIND_ANSWER: ANSWER, KIND_ERROR_INPUT: ERROR, KIND_ERROR_DRIFT: ERROR,
+              KIND_FAULT: ERROR, KIND_READ_FAULT: ERROR,
               **{KIND_METHOD_END + i: m.end_reason for i, m in enumerate(REGISTRY) if m.end_reason}}
 _STEP_CODES = (KIND_THINK, KIND_THINK_END)  # the kinds whose record holds a step's entropy and input
 # One shared record per kind that carries nothing per token; an error record says why.

@@ -222,6 +222,10 @@ def test_a_flagged_row_reads_as_an_error_and_a_record_that_cannot_be_read_costs_
     assert think[0] == "think" and think[2] == result.ids[0, :len(think[2])].tolist()
     assert kept[2][0][0] == "error" and "not mixed" in kept[2][0][1]
     assert kept[4][0][0] == "error" and "could not be read" in kept[4][0][1]
+    assert [kept[row].kind(0) for row in (1, 2, 4)] == ["think", "error", "error"]
+    flagged = RequestRecords()
+    flagged.append(records[0])  # a fault flagged by some rank, kept by a soft request
+    assert flagged.kind(-1) == "error" and flagged[-1] == records[0]
     # The soft step failed on this rank: no result, every soft row flagged.
     failed = StepRecords(None, {1: 0})
     failed.set_flags(torch.tensor([0, FLAG_FAULT], dtype=torch.int32))

@@ -96,12 +96,13 @@ def _around_collect(original, processor, i, req, logits_output, *args, **kwargs)
         if carried and META_INFO_KEY in carried and getattr(req, SETTINGS_ATTR, None) is not None:
             records_for(req)
         result = original(processor, i, req, logits_output, *args, **kwargs)
+        records = (req.customized_info or {}).get(META_INFO_KEY)
+        failed = bool(records) and _last_is_error(records)
     except Exception as error:  # keeping the record failed: this request, not the scheduler
         logger.exception("soft thinking: the record of request %s could not be kept", req.rid)
         fail_request(req, f"its record of the step could not be kept: {error}")
         return None
-    records = (req.customized_info or {}).get(META_INFO_KEY)
-    if records and _last_is_error(records):
+    if failed:
         reason = getattr(req, FAULT_ATTR, None) or records[-1][1]
         fail_request(req, f"{reason}; the request is aborted rather than served a wrong result")
     return result
