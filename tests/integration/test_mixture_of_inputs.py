@@ -103,10 +103,13 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
     for i, (a, t) in enumerate(zip(alone, together)):
         assert t["message"] == a["message"], f"request {i}"
         # The same steps: the same tokens with weights equal up to the float rounding of
-        # another batch shape, which Gumbel noise divides by its temperature (measured:
-        # 2.7e-4; two tail tokens that close may trade places). Other draws would move
-        # them by a tenth or more.
+        # another batch shape (two tail tokens that close may trade places). Gumbel noise
+        # divides that rounding by its temperature and the soft loop amplifies it step by
+        # step: measured 2.7e-4 when this bound was set, 1.4e-3 by step 10 in the full
+        # suite later, so the noisy request gets 5e-3. Other draws would move the weights
+        # by a tenth or more.
         if bodies[i]:
+            bound = 5e-3 if "noise" in bodies[i]["soft_thinking"] else 1e-3
             ours, theirs = t["soft_thinking"], a["soft_thinking"]
             assert ours["end_reason"] == theirs["end_reason"], f"request {i}"
             assert len(ours["trace"]) == len(theirs["trace"]) == 10, f"request {i}"
@@ -114,7 +117,7 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
                 assert x["ids"][0] == y["ids"][0] and set(x["ids"]) == set(y["ids"]), f"request {i}"
                 theirs_by_id = dict(zip(y["ids"], y["weights"]))
                 gap = max(abs(w - theirs_by_id[token]) for token, w in zip(x["ids"], x["weights"]))
-                assert gap < 1e-3, f"request {i}"
+                assert gap < bound, f"request {i}: {gap}"
     for i in (0, 3):  # mixture rows: at most max_topk candidates and the written token
         width = bodies[i]["soft_thinking"].get("max_topk", 10) + 1
         assert all(len(entry["ids"]) <= width for entry in together[i]["soft_thinking"]["trace"])
