@@ -47,8 +47,9 @@ import logging
 
 from sglang_soft_thinking import faults, runtime
 from sglang_soft_thinking.hooks.model_check import check_model, find_input_embedding, folds_into_shard
+from sglang_soft_thinking.hooks.results import soft_seeds
 from sglang_soft_thinking.mixing import ModuleMixer, ShardMixer, VocabShard, decode_inputs, extend_inputs
-from sglang_soft_thinking.runtime import PLAN_ATTR, SETTINGS_ATTR
+from sglang_soft_thinking.runtime import PLAN_ATTR
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         # Eager: only the soft rows, at the batch's widest input.
         soft = plan.soft.index_tensor
         soft_rows = rows.index_select(0, soft)
-        faults.check("embed", lambda: _soft_seeds(plan))
+        faults.check("embed", lambda: soft_seeds(plan, plan.soft.index))
         skip_seed = faults.seed_of("skip_mix")
         skip = None if skip_seed is None else table.seed[soft_rows] == skip_seed
         mixed = decode_inputs(rt.mixer, embeddings.index_select(0, soft), table, soft_rows,
@@ -192,11 +193,6 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         plan.extend_applied = True
         return mixed
     return embeddings
-
-
-def _soft_seeds(plan) -> list[int]:
-    """The seeds of the plan's soft requests (for faults a test injects)."""
-    return [getattr(plan.reqs[i], SETTINGS_ATTR).seed for i in plan.soft.index]
 
 
 def _around_prefill_graph_check(original, runner, forward_batch, *args, **kwargs):

@@ -60,6 +60,12 @@ def note_fault(req, reason: str) -> None:
         setattr(req, FAULT_ATTR, reason)
 
 
+def soft_seeds(plan, index) -> list[int]:
+    """The seeds of the plan's soft requests at batch rows ``index`` (for faults a test injects)."""
+    return [getattr(plan.reqs[i], SETTINGS_ATTR).seed for i in index
+            if getattr(plan.reqs[i], SETTINGS_ATTR, None) is not None]
+
+
 def this_rank_sends_outputs() -> bool:
     """Whether this scheduler sends outputs to the server (a process whose ranks SGLang has
     not published is taken to send them, so that the server misses nothing)."""

@@ -47,11 +47,11 @@ from sglang_soft_thinking import agreement, faults, runtime
 from sglang_soft_thinking.agreement import FLAG_DRIFT, FLAG_FAULT, FLAG_INPUT
 from sglang_soft_thinking.concept import sample_tokens
 from sglang_soft_thinking.draws import STREAM_PLAIN, RowDraws
-from sglang_soft_thinking.hooks.results import note_fault
+from sglang_soft_thinking.hooks.results import note_fault, soft_seeds
 from sglang_soft_thinking.output import META_INFO_KEY
 from sglang_soft_thinking.records import StepRecords
 from sglang_soft_thinking.plan import SeededRows
-from sglang_soft_thinking.runtime import PLAN_ATTR, SETTINGS_ATTR
+from sglang_soft_thinking.runtime import PLAN_ATTR
 from sglang_soft_thinking.step import StepResult, soft_step
 
 logger = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return
     if not rows.index:
         return next_ids
     try:
-        faults.check("subset", lambda: _seeds(plan, plan.soft.index if plan.soft else []))
+        faults.check("subset", lambda: soft_seeds(plan, plan.soft.index if plan.soft else []))
         subset_output = copy.copy(logits_output)
         subset_output.next_token_logits = logits.index_select(0, rows.index_tensor)
         ids = original(sampler, subset_output, sampling_info_for(sampling_info, rows), return_logprob,
@@ -149,12 +149,6 @@ def soft_rows_logits(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return rows
 
 
-def _seeds(plan, index) -> list[int]:
-    """The seeds of the plan's soft requests at batch rows ``index`` (for injected faults)."""
-    return [getattr(plan.reqs[i], SETTINGS_ATTR).seed for i in index
-            if getattr(plan.reqs[i], SETTINGS_ATTR, None) is not None]
-
-
 def _raise_flags(flags: torch.Tensor, index: torch.Tensor, code: int | torch.Tensor) -> None:
     """flags[index] = max(flags[index], code), code a number or an [N] tensor (device ops
     only: a number is never copied to the device)."""
@@ -175,7 +169,7 @@ def _soft_rows_step(table, plan, rows, logits, positions, flags) -> StepResult |
     index = soft.index_tensor
     soft_rows = rows.index_select(0, index)
     try:
-        faults.check("soft_step", lambda: _seeds(plan, soft.index))
+        faults.check("soft_step", lambda: soft_seeds(plan, soft.index))
         missed = table.missed_inputs(soft_rows)
         if plan.inputs_failed or (plan.extend_inputs is not None and not plan.extend_applied):
             missed = torch.ones_like(missed)  # the embedding hook never put the concept tokens in
@@ -218,10 +212,10 @@ def _records(plan, result: StepResult | None, flags) -> StepRecords | None:
     if result is None:
         return None
     try:
-        faults.check("records", lambda: _seeds(plan, plan.soft.index))
+        faults.check("records", lambda: soft_seeds(plan, plan.soft.index))
         host_fault = faults.seed_of("records_host")
         fault_positions = frozenset() if host_fault is None else frozenset(
-            j for j, i in enumerate(plan.soft.index) if _seeds(plan, [i]) == [host_fault])
+            j for j, i in enumerate(plan.soft.index) if soft_seeds(plan, [i]) == [host_fault])
         return StepRecords(result, plan.soft.position_of(), fault_positions=fault_positions)
     except Exception as error:
         logger.exception("soft thinking: the step's records could not be built")
