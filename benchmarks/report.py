@@ -207,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     written = write_report(report, out_dir)
     print(format_table(report))
     print()
-    print("wrote " + ", ".join(path.name for path in written) + f" in {out_dir}")
+    # The folder on a line of its own, so that a long path does not widen the other lines.
+    print("wrote " + ", ".join(path.name for path in written) + f" in:\n{out_dir}")
     return 0
 
 
