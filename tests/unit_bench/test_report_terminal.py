@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
@@ -67,6 +68,13 @@ def label_boxes(figure: Figure, names: set[str]):
             for axes in figure.axes for text in axes.texts if text.get_text() in names]
 
 
+def point_positions(figure: Figure):
+    """Where the scatter points are drawn, in display coordinates."""
+    return [xy for axes in figure.axes for collection in axes.collections
+            if isinstance(collection, PathCollection)
+            for xy in axes.transData.transform(collection.get_offsets())]
+
+
 @pytest.fixture
 def saved_label_boxes(monkeypatch):
     """Every figure saved records the boxes of its run labels, measured by matplotlib's own
@@ -75,7 +83,7 @@ def saved_label_boxes(monkeypatch):
     save = Figure.savefig
 
     def recording(figure, path, *args, **kwargs):
-        seen[Path(path).name] = (figure, label_boxes(figure, seen["names"]),
+        seen[Path(path).name] = (point_positions(figure), label_boxes(figure, seen["names"]),
                                  figure.bbox.frozen())
         return save(figure, path, *args, **kwargs)
 
@@ -83,12 +91,13 @@ def saved_label_boxes(monkeypatch):
     return seen
 
 
-def assert_apart(boxes, figure_box, names):
+def assert_apart(points, boxes, figure_box, names):
     assert sorted(name for name, _ in boxes) == sorted(names), "every run is labelled"
     for (first, a), (second, b) in itertools.combinations(boxes, 2):
         assert not a.overlaps(b), f"labels {first!r} and {second!r} overlap"
     for name, box in boxes:
         assert figure_box.contains(box.x0, box.y0) and figure_box.contains(box.x1, box.y1), name
+        assert not any(box.contains(x, y) for x, y in points), f"label {name!r} covers a point"
 
 
 def test_the_ablation_plot_labels_do_not_overlap(tmp_path, saved_label_boxes):
@@ -97,8 +106,9 @@ def test_the_ablation_plot_labels_do_not_overlap(tmp_path, saved_label_boxes):
     saved_label_boxes["names"] = set(names)
     report = build_report(runs, names, ["plain", "discrete"])
     write_report(report, tmp_path)
-    _, boxes, figure_box = saved_label_boxes["accuracy_vs_tokens.png"]
-    assert_apart(boxes, figure_box, names)
+    points, boxes, figure_box = saved_label_boxes["accuracy_vs_tokens.png"]
+    assert len(points) == len(names)
+    assert_apart(points, boxes, figure_box, names)
 
 
 def test_labels_of_points_on_top_of_each_other_do_not_overlap(tmp_path, saved_label_boxes):
@@ -109,5 +119,5 @@ def test_labels_of_points_on_top_of_each_other_do_not_overlap(tmp_path, saved_la
     points = [(name, 250.0 + (i % 3), 0.02) for i, name in enumerate(names)]
     plot_accuracy_vs_tokens(points + [("far", 400.0, 0.5)], tmp_path / "crowded.png",
                             highlight={names[0]})
-    _, boxes, figure_box = saved_label_boxes["crowded.png"]
-    assert_apart(boxes, figure_box, names)
+    points, boxes, figure_box = saved_label_boxes["crowded.png"]
+    assert_apart(points, boxes, figure_box, names)
