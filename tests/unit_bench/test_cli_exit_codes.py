@@ -53,6 +53,8 @@ NO_DATASET = ["--dataset", "no_such_dataset"]
 BAD_SETTINGS = [
     *[(command, bad, named) for command in ("ablation", "run", "self_consistency", "tune")
       for bad, named in ((BAD_SOFT, "max_topk"), (NO_DATASET, "no_such_dataset"))],
+    ("run", ["--timeout", "0"], "--timeout"),
+    ("tune", ["--time-budget", "-5"], "--time-budget"),
     ("report", ["--baseline", "7"], "--baseline"),
     ("latency", ["--max-topk", "0"], "--max-topk"),
     ("latency", ["--model-path", MISSING], "--model-path"),
