@@ -9,7 +9,8 @@ budget, then one report with paired comparisons; resumable.
 
 The ladder (:data:`LADDER`): plain decoding; ``discrete`` (sampled thinking with Cold Stop
 and the budget only); concept tokens; concept tokens with Gumbel noise; then every other
-thinking method. A rung runs only when the server's plugin knows its method
+thinking method, ``switch`` twice: as the engine runs it and with its authors' preset
+(``switch_preset: "authors"``). A rung runs only when the server's plugin knows its method
 (``sglang_soft_thinking.params.METHODS``); the others are skipped with the reason logged, and
 methods the plugin knows that the ladder does not name get a rung of their own. Every rung
 shares the sampling options and ``--soft-thinking`` (Cold Stop, ``max_topk``, budget, after
@@ -54,12 +55,14 @@ LADDER_FILE = "ladder.json"
 @dataclass(frozen=True)
 class Rung:
     """One step of the ladder: its name (run file and report column), its thinking method
-    (None: soft thinking off) and its noise."""
+    (None: soft thinking off), its noise and any other soft-thinking parameters of its own
+    (``params``; they override the shared settings)."""
 
     name: str
     method: str | None
     description: str
     noise: dict | None = None
+    params: tuple[tuple[str, object], ...] = ()
 
 
 LADDER = (
@@ -69,6 +72,8 @@ LADDER = (
     Rung("concept_gumbel", "concept", "concept tokens with Gumbel noise (tau 0.5)", GUMBEL),
     Rung("mixture_of_inputs", "mixture_of_inputs", "Mixture of Inputs"),
     Rung("switch", "switch", "SwiReasoning"),
+    Rung("switch_authors", "switch", "SwiReasoning, the authors' preset",
+         params=(("switch_preset", "authors"),)),
     Rung("think_router", "think_router", "ThinkRouter"),
     Rung("multiplex", "multiplex", "Multiplex Thinking"),
 )
@@ -91,11 +96,13 @@ def select_rungs(ladder: tuple[Rung, ...] = LADDER, methods: tuple[str, ...] = M
 
 
 def rung_params(rung: Rung, base: SoftThinkingParams) -> SoftThinkingParams | None:
-    """The shared soft-thinking settings with the rung's method and noise (None for plain)."""
+    """The shared soft-thinking settings with the rung's method, noise and own parameters
+    (None for plain). Only the shared settings the user gave are carried over, so that a
+    preset among the rung's parameters fills every option the user left out."""
     if rung.method is None:
         return None
-    fields = base.model_dump(mode="json")
-    fields.update(enabled=True, method=rung.method, noise=rung.noise)
+    fields = base.model_dump(mode="json", exclude_unset=True)
+    fields.update(enabled=True, method=rung.method, noise=rung.noise, **dict(rung.params))
     try:
         return SoftThinkingParams.model_validate(fields)
     except ValidationError as error:
@@ -196,7 +203,7 @@ async def _main(args, ablation: Ablation) -> int:
                           [name for name in BASELINES if name in names])
     write_report(report, args.out)
     print(format_table(report))
-    print(f"\nwrote {args.out / 'report.md'}, report.json, accuracy_vs_tokens.png")
+    print(f"\nwrote report.md, report.json, accuracy_vs_tokens.png in:\n{args.out}")
     return 0
 
 

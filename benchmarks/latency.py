@@ -31,6 +31,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from benchmarks.cli_types import max_topk, positive_int
 from benchmarks.server_overhead import TOPICS, add_load_args, server_command, start_cli, write_results
 from benchmarks.server_process import ServerProcess, free_port
 
@@ -154,12 +155,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_load_args(parser, rounds=1)
     parser.set_defaults(concurrency=[1, 16, 64])
-    parser.add_argument("--max-topk", type=int, default=10, help="soft_thinking.max_topk")
-    parser.add_argument("--requests-factor", type=int, default=2,
+    parser.add_argument("--max-topk", type=max_topk, default=10, help="soft_thinking.max_topk")
+    parser.add_argument("--requests-factor", type=positive_int, default=2,
                         help="requests per level, as a multiple of the concurrency")
-    parser.add_argument("--min-requests", type=int, default=16,
+    parser.add_argument("--min-requests", type=positive_int, default=16,
                         help="fewest requests per level")
     args = parser.parse_args(argv)
+    if args.temperature <= 0:
+        parser.error("--temperature must be > 0: the soft requests sample while thinking")
     for unused in ("num_prompts", "rounds", "stream"):
         delattr(args, unused)  # shared load options this benchmark does not use
     return args

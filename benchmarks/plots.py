@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from benchmarks.plot_labels import place_labels
+
 logger = logging.getLogger(__name__)
 
 Interval = tuple[float, float]
@@ -35,6 +37,7 @@ def plot_accuracy_vs_tokens(points: list[tuple[str, float, float]], path: str | 
                             highlight: set[str] | None = None,
                             intervals: dict[str, dict[str, Interval | None]] | None = None) -> Path:
     """Scatter ``(name, mean tokens, accuracy in 0..1)`` points, each labelled, into a PNG.
+    Labels are placed where they overlap no other label (:mod:`benchmarks.plot_labels`).
 
     Points named in ``highlight`` (e.g. a Pareto front) are drawn in a second colour and
     joined by a line in order of tokens. ``intervals`` maps a point's name to its
@@ -55,8 +58,6 @@ def plot_accuracy_vs_tokens(points: list[tuple[str, float, float]], path: str | 
                               fmt="none", ecolor=colour, alpha=0.5, capsize=3, zorder=2)
             axes.scatter([tokens], [100 * accuracy], color=colour,
                          marker="*" if marked else "o", s=120 if marked else 50, zorder=3)
-            axes.annotate(name, (tokens, 100 * accuracy), textcoords="offset points",
-                          xytext=(5, 5), fontsize=8)
         front = sorted((tokens, accuracy) for name, tokens, accuracy in points if name in highlight)
         if len(front) > 1:
             axes.plot([t for t, _ in front], [100 * a for _, a in front], color="tab:red",
@@ -67,6 +68,9 @@ def plot_accuracy_vs_tokens(points: list[tuple[str, float, float]], path: str | 
         axes.set_title(title)
         axes.grid(True, alpha=0.3)
         figure.tight_layout()
+        # Highlighted points are labelled first, so they get the places nearest their point.
+        ordered = sorted(points, key=lambda point: point[0] not in highlight)
+        place_labels(axes, [(name, tokens, 100 * accuracy) for name, tokens, accuracy in ordered])
         figure.savefig(path, format="png")
     finally:
         plt.close(figure)

@@ -36,6 +36,8 @@ import torch.multiprocessing as mp
 
 from sglang_soft_thinking.agreement import agree, batch_inputs
 
+from benchmarks.cli_types import existing_file, output_file, positive_int
+
 K_MAX = 33  # the table's width at the default max_topk limit (32, one column more)
 
 
@@ -113,10 +115,10 @@ def run(batches: list[int], repeats: int, steps_ms: dict[int, float]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--latency", type=Path, default=Path("benchmarks/results/latency_cpu.json"),
+    parser.add_argument("--latency", type=existing_file, default=Path("benchmarks/results/latency_cpu.json"),
                         help="the measured soft decode steps the costs are compared with")
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--out", type=Path)
+    parser.add_argument("--repeats", type=positive_int, default=200)
+    parser.add_argument("--out", type=output_file)
     args = parser.parse_args(argv)
     steps = step_times_ms(args.latency)
     results = run(sorted(steps), args.repeats, steps)

@@ -5,8 +5,8 @@ A recipe (``scripts/recipes/*.py``) names the server's options (SGLang's own nam
 ``python -m server`` accepts them) and the harness's (``benchmarks.run``'s). Its command
 line takes the model folder and where the results go; options it does not know (for
 example ``--judge-base-url`` and ``--judge-model``, or ``--limit 5`` for a first try) are
-passed on to the harness, which checks them. ``--dry-run`` prints the three commands
-instead of running them. The run file is resumable: run the same recipe again after an
+passed on to the harness, whose checks run before the server starts (a bad option or
+setting exits 2 at once). ``--dry-run`` prints the three commands instead of running them. The run file is resumable: run the same recipe again after an
 interruption and only the missing samples are sent.
 """
 
@@ -68,12 +68,34 @@ def parse_args(recipe: Recipe, argv: list[str] | None) -> tuple[argparse.Namespa
     return parser.parse_known_args(argv)
 
 
+def check_harness_args(harness_cmd: list[str]) -> str | None:
+    """The harness's own checks of its options (those passed on included), run here before
+    the server starts: a usage error exits 2 as the harness would; a bad setting or dataset
+    is returned as the message to show."""
+    from benchmarks.run import load_dataset, parse_args
+    from benchmarks.settings import SettingsError, judge_from_args, settings_from_args
+    from evaluation.problems import DatasetError
+
+    args = parse_args(harness_cmd[3:])
+    try:
+        settings_from_args(args, "")
+        judge_from_args(args)
+        load_dataset(args)
+    except (SettingsError, DatasetError) as error:
+        return str(error)
+    return None
+
+
 def main(recipe: Recipe, argv: list[str] | None = None) -> int:
     args, extra = parse_args(recipe, argv)
     # The server runs in the repository's root, so the model folder is given absolute.
     model_path = args.model_path.expanduser().resolve()
     server_cmd, harness_cmd, report_cmd = commands(recipe, model_path, args.port, args.out_dir,
                                                    extra)
+    problem = check_harness_args(harness_cmd)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if args.dry_run:
         for command in (server_cmd, harness_cmd, report_cmd):
             print(shlex.join(command))

@@ -26,7 +26,6 @@ import argparse
 import json
 import time
 import tracemalloc
-from pathlib import Path
 
 import torch
 
@@ -35,6 +34,8 @@ from sglang_soft_thinking.records import RequestRecords, StepRecords
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.step import StepResult, soft_step
 from sglang_soft_thinking.table import SoftThinkingTable
+
+from benchmarks.cli_types import output_file
 
 VOCAB = 49152  # the default model's vocabulary
 
@@ -117,7 +118,7 @@ def host_time(batch: int, repeats: int = 50) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--out", type=output_file, help="write the figures as JSON here")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     report = {"memory": [memory(k) for k in (5, 10, 20)], "host_time": [host_time(b) for b in (64, 256)]}
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"batch {row['batch']:>3}: records of a step {row['lists_ms']:.2f} ms as lists, "
               f"{row['compact_ms']:.2f} ms compact")
     if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from benchmarks.metrics import dedupe, summarize
 from benchmarks.paired import PairingError, compare, problem_totals
 from benchmarks.plots import plot_accuracy_vs_tokens
+from benchmarks.report_settings import describe_changes
 from benchmarks.report_tables import format_markdown, format_table, table_cells
 
 __all__ = ["PairingError", "ReportError", "build_report", "format_markdown", "format_table",
@@ -125,8 +126,10 @@ def build_report(paths: list[str | Path], names: list[str] | None = None,
                  baselines: list[str | int] = (0,), paired: bool = True) -> dict:
     """Load and summarise each run: ``{"runs": [{"name", "path", "summary", "settings"}],
     "comparisons": [{"baseline", "rows"}]}``, one comparison per baseline (when ``paired``
-    and there are two runs or more). Raises :class:`PairingError` for runs on different
-    problems."""
+    and there are two runs or more). A run's ``settings`` hold its soft-thinking settings
+    whole (``soft_thinking``) and as the table shows them, only the parameters of its
+    method that differ from the default (``soft_thinking_changes``). Raises
+    :class:`PairingError` for runs on different problems."""
     paths = [Path(path) for path in paths]
     if names is not None and len(names) != len(paths):
         raise ReportError(f"got {len(names)} --name values for {len(paths)} run files")
@@ -138,6 +141,7 @@ def build_report(paths: list[str | Path], names: list[str] | None = None,
         runs.append({"name": name, "path": str(path), "summary": summarize(records),
                      "settings": {"method": method_summary(records),
                                   "soft_thinking": settings_summary(records, "soft_thinking"),
+                                  "soft_thinking_changes": describe_changes(records),
                                   "softcot": settings_summary(records, "softcot")}})
     comparisons = []
     if paired and len(runs) > 1:
@@ -199,10 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ReportError, PairingError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    written = write_report(report, args.out_dir or args.runs[0].parent)
+    out_dir = args.out_dir or args.runs[0].parent
+    written = write_report(report, out_dir)
     print(format_table(report))
     print()
-    print("wrote " + ", ".join(str(path) for path in written))
+    # The folder on a line of its own, so that a long path does not widen the other lines.
+    print("wrote " + ", ".join(path.name for path in written) + f" in:\n{out_dir}")
     return 0
 
 

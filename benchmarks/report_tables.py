@@ -3,9 +3,15 @@ comparison (a row per run against the baseline)."""
 
 from __future__ import annotations
 
+import math
+import textwrap
 from collections.abc import Callable
 
 Row = tuple[str, Callable[[dict], str]]
+# The text tables fit a terminal this wide; a cell wider than CELL_WIDTH wraps.
+TERMINAL_WIDTH = 120
+CELL_WIDTH = 36
+GAP = "  "
 
 
 def _percent(value: float | None) -> str:
@@ -106,7 +112,8 @@ def run_rows(report: dict) -> list[Row]:
     rows += [
         ("output tok/s", lambda run: _number(run["summary"]["output_tokens_per_s"])),
         ("judge changed", lambda run: _judge(run["summary"].get("judge"))),
-        ("soft thinking", lambda run: run["settings"]["soft_thinking"]),
+        ("soft thinking changes", lambda run: run["settings"].get(
+            "soft_thinking_changes", run["settings"]["soft_thinking"])),
         ("SoftCoT", lambda run: run["settings"]["softcot"]),
     ]
     return rows
@@ -156,13 +163,54 @@ def comparison_verdict(comparison: dict) -> str:
     return said
 
 
-def text_table(cells: list[list[str]]) -> str:
-    """Plain text, columns padded to their widest cell, a rule under the header."""
-    widths = [max(len(row[column]) for row in cells) for column in range(len(cells[0]))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip()
-             for row in cells]
-    lines.insert(1, "  ".join("-" * width for width in widths))
-    return "\n".join(lines)
+def _wrapped(text: str, width: int) -> list[str]:
+    """A cell's lines, broken at spaces where it can (``-`` never breaks a cell)."""
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def _block(cells: list[list[str]], widths: list[int]) -> list[str]:
+    """Rows padded to ``widths``, a wrapped cell taking as many lines as it needs; a rule
+    under the header."""
+    lines = []
+    for index, row in enumerate(cells):
+        pieces = [_wrapped(text, width) for text, width in zip(row, widths)]
+        for line in range(max(len(piece) for piece in pieces)):
+            lines.append(GAP.join((piece[line] if line < len(piece) else "").ljust(width)
+                                  for piece, width in zip(pieces, widths)).rstrip())
+        if index == 0:
+            lines.append(GAP.join("-" * width for width in widths))
+    return lines
+
+
+def _groups(widths: list[int], width: int, most: int) -> list[list[int]]:
+    """The columns after the first in blocks of at most ``most``, each block with the first
+    column within ``width`` (a column too wide for any block gets one of its own)."""
+    groups: list[list[int]] = []
+    for column in range(1, len(widths)):
+        group = groups[-1] if groups else None
+        if (group is None or len(group) == most
+                or sum(widths[c] + len(GAP) for c in [0, *group, column]) - len(GAP) > width):
+            groups.append([column])
+        else:
+            group.append(column)
+    return groups or [[]]
+
+
+def text_table(cells: list[list[str]], width: int = TERMINAL_WIDTH) -> str:
+    """Plain text within ``width`` columns. A cell longer than :data:`CELL_WIDTH` wraps
+    onto more lines; columns that still do not fit beside the others go to further blocks
+    below, each repeating the first column (the row names), the columns spread evenly
+    over as few blocks as fit."""
+    count = len(cells[0])
+    widths = [min(CELL_WIDTH, max(len(row[column]) for row in cells)) for column in range(count)]
+    groups = _groups(widths, width, count)
+    balanced = _groups(widths, width, math.ceil((count - 1) / len(groups)))
+    if len(balanced) == len(groups):
+        groups = balanced
+    return "\n\n".join(
+        "\n".join(_block([[row[column] for column in (0, *group)] for row in cells],
+                         [widths[column] for column in (0, *group)]))
+        for group in groups)
 
 
 def markdown_table(cells: list[list[str]]) -> list[str]:
@@ -173,12 +221,13 @@ def markdown_table(cells: list[list[str]]) -> list[str]:
 
 
 def format_table(report: dict) -> str:
-    """The runs' table, then each paired comparison, as plain text."""
+    """The runs' table, then each paired comparison, as plain text within
+    :data:`TERMINAL_WIDTH` columns."""
     parts = [text_table(table_cells(report))]
     for comparison in report.get("comparisons", []):
         parts.append(f"Paired against {comparison['baseline']} (* distinguishable from 0 at 95%):\n"
                      + text_table(comparison_cells(comparison)) + "\n"
-                     + comparison_verdict(comparison))
+                     + textwrap.fill(comparison_verdict(comparison), TERMINAL_WIDTH))
     return "\n\n".join(parts)
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import openai
 from tqdm import tqdm
 
+from benchmarks.cli_types import positive_float
 from benchmarks.client import TRANSPORT_ERRORS, SampleResponse, stream_chat_with_retries
 from benchmarks.run_file import RunFile, RunFileError
 from benchmarks.settings import (
@@ -201,7 +202,7 @@ def add_request_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--retries", type=int, default=3,
                         help="retries per request on transport errors and 5xx")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per request")
+    parser.add_argument("--timeout", type=positive_float, default=1800, help="seconds per request")
 
 
 def check_run_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

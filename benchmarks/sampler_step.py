@@ -24,10 +24,10 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
+from benchmarks.cli_types import output_file, positive_int
 from benchmarks.server_overhead import write_results
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.plan import group_soft_rows
@@ -123,10 +123,10 @@ def run(args) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 64])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--batch-sizes", type=positive_int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--repeats", type=positive_int, default=20)
+    parser.add_argument("--threads", type=positive_int, default=torch.get_num_threads())
+    parser.add_argument("--out", type=output_file, help="write the results as JSON here")
     args = parser.parse_args(argv)
     write_results(run(args), args.out)
     return 0

@@ -29,6 +29,7 @@ from pathlib import Path
 import openai
 import psutil
 
+from benchmarks.cli_types import existing_dir, non_negative_float, output_file, positive_int
 from benchmarks.server_process import ServerProcess, free_port
 from evaluation.locations import default_model_dir
 
@@ -192,16 +193,17 @@ def _row(measurement: Measurement) -> dict:
 
 def add_load_args(parser: argparse.ArgumentParser, rounds: int) -> None:
     """The load options every throughput benchmark here shares."""
-    parser.add_argument("--model-path", type=Path, default=default_model_dir())
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
-    parser.add_argument("--num-prompts", type=int, default=16,
+    parser.add_argument("--model-path", type=existing_dir, default=default_model_dir())
+    parser.add_argument("--concurrency", type=positive_int, nargs="+", default=[1, 16])
+    parser.add_argument("--num-prompts", type=positive_int, default=16,
                         help="requests per measurement (at least the concurrency)")
-    parser.add_argument("--output-len", type=int, default=64, help="tokens per request")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--max-total-tokens", type=int, default=32768)
-    parser.add_argument("--rounds", type=int, default=rounds, help="repeats; the best counts")
+    parser.add_argument("--output-len", type=positive_int, default=64, help="tokens per request")
+    parser.add_argument("--temperature", type=non_negative_float, default=0.7)
+    parser.add_argument("--max-total-tokens", type=positive_int, default=32768)
+    parser.add_argument("--rounds", type=positive_int, default=rounds,
+                        help="repeats; the best counts")
     parser.add_argument("--stream", action=argparse.BooleanOptionalAction, default=True)
-    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--out", type=output_file, help="write the results as JSON here")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from sglang_soft_thinking.methods import NAMES as METHODS
 
+from benchmarks.cli_types import max_topk, positive_int
 from benchmarks.server_overhead import (
     Measurement,
     add_load_args,
@@ -130,12 +131,15 @@ def report(best: dict[str, dict[int, Measurement]], args) -> dict:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_load_args(parser, rounds=2)
-    parser.add_argument("--max-topk", type=int, default=10, help="soft_thinking.max_topk")
+    parser.add_argument("--max-topk", type=max_topk, default=10, help="soft_thinking.max_topk")
     parser.add_argument("--method", choices=METHODS, default="concept",
                         help="soft_thinking.method of the soft series")
-    parser.add_argument("--mixed-concurrency", type=int, nargs="*", default=[16],
+    parser.add_argument("--mixed-concurrency", type=positive_int, nargs="*", default=[16],
                         help="concurrency levels that also run the mixed load (none: no level)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.temperature <= 0:
+        parser.error("--temperature must be > 0: the soft series samples while thinking")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.cli_types import (existing_dir, existing_file, output_file, positive_float,
+                                  positive_int)
 from benchmarks.server_overhead import start_cli, write_results
 from benchmarks.server_process import ServerProcess, free_port
 from evaluation.locations import default_model_dir
@@ -134,20 +136,22 @@ def run(args) -> dict:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="SoftCoT benchmark on this machine.")
-    p.add_argument("--model-path", type=Path, default=default_model_dir())
-    p.add_argument("--train-data", type=Path, default=REPO / "datasets" / "word_problems_train.jsonl")
-    p.add_argument("--test-data", type=Path, default=REPO / "datasets" / "word_problems_test.jsonl")
-    p.add_argument("--train-examples", type=int, default=64)
-    p.add_argument("--num-thought-tokens", type=int, default=4)
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--model-path", type=existing_dir, default=default_model_dir())
+    p.add_argument("--train-data", type=existing_file,
+                   default=REPO / "datasets" / "word_problems_train.jsonl")
+    p.add_argument("--test-data", type=existing_file,
+                   default=REPO / "datasets" / "word_problems_test.jsonl")
+    p.add_argument("--train-examples", type=positive_int, default=64)
+    p.add_argument("--num-thought-tokens", type=positive_int, default=4)
+    p.add_argument("--epochs", type=positive_int, default=1)
+    p.add_argument("--lr", type=positive_float, default=1e-3)
+    p.add_argument("--batch-size", type=positive_int, default=4)
     p.add_argument("--dtype", default="float32", choices=["auto", "float32", "float16", "bfloat16"])
-    p.add_argument("--rounds", type=int, default=10, help="overhead requests per mode")
-    p.add_argument("--test-problems", type=int, default=30)
-    p.add_argument("--max-tokens", type=int, default=128)
-    p.add_argument("--concurrency", type=int, default=4)
-    p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--rounds", type=positive_int, default=10, help="overhead requests per mode")
+    p.add_argument("--test-problems", type=positive_int, default=30)
+    p.add_argument("--max-tokens", type=positive_int, default=128)
+    p.add_argument("--concurrency", type=positive_int, default=4)
+    p.add_argument("--out", type=output_file, default=None)
     return p.parse_args(argv)
 
 

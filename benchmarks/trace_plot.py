@@ -26,10 +26,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.cli_types import existing_dir, non_negative_float, positive_int
 from evaluation.locations import default_model_dir
 from sglang_soft_thinking.params import SoftThinkingParams
 
 DEFAULT_THRESHOLD = SoftThinkingParams.model_fields["early_stopping_entropy_threshold"].default
+
+
+class TraceError(ValueError):
+    """An input with nothing to draw or that cannot be read; the message names the file."""
 
 
 @dataclass
@@ -53,10 +58,13 @@ def read_thoughts(path: Path, threshold: float | None) -> list[Thought]:
     else the default's.
     """
     text = path.read_text()
-    if path.suffix == ".jsonl":
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
-    else:
-        records = [{"response": json.loads(text)}]
+    try:
+        if path.suffix == ".jsonl":
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            records = [{"response": json.loads(text)}]
+    except json.JSONDecodeError as error:
+        raise TraceError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
     thoughts = []
     for number, record in enumerate(records):
         response = record.get("response") or {}
@@ -158,7 +166,7 @@ def run(args) -> dict:
     matplotlib.use("Agg")
     thoughts = read_thoughts(args.input, args.entropy_threshold)
     if not thoughts:
-        raise SystemExit(f"{args.input}: no choice with a trace (ask for it with "
+        raise TraceError(f"{args.input}: no choice with a trace (ask for it with "
                          f"soft_thinking.return_trace: true)")
     tokenizer = load_tokenizer(args.tokenizer)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -183,22 +191,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", type=Path, help="a response (.json) or a harness run file (.jsonl)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the images")
-    parser.add_argument("--tokenizer", type=Path, help="the model's folder (default: the default model)")
-    parser.add_argument("--entropy-threshold", type=float,
+    parser.add_argument("--tokenizer", type=existing_dir,
+                        help="the model's folder (default: the default model)")
+    parser.add_argument("--entropy-threshold", type=non_negative_float,
                         help="the Cold Stop threshold to draw (default: the request's, else "
                              f"{DEFAULT_THRESHOLD})")
-    parser.add_argument("--steps-per-page", type=int, default=32,
+    parser.add_argument("--steps-per-page", type=positive_int, default=32,
                         help="thinking steps per heat map image")
     args = parser.parse_args(argv)
     if not args.input.is_file():
         parser.error(f"{args.input}: no such file")
-    if args.steps_per_page < 1:
-        parser.error("--steps-per-page: must be at least 1")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(parse_args(argv))
+    args = parse_args(argv)
+    try:
+        run(args)
+    except TraceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import openai
 
+from benchmarks.cli_types import positive_float
 from benchmarks.leaderboard import BASELINE_ID, TrialResult, rank, write_leaderboard
 from benchmarks.run import run_cli, run_samples
 from benchmarks.run_file import RunFile
@@ -145,13 +146,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                         "(default: the paper-style grid, see benchmarks/search_space.py)")
     parser.add_argument("--strategy", choices=["grid", "random"], default="grid")
     parser.add_argument("--trials", type=int, help="at most this many trials (random: how many)")
-    parser.add_argument("--time-budget", type=float, help="seconds; no trial starts after it")
+    parser.add_argument("--time-budget", type=positive_float,
+                        help="seconds; no trial starts after it")
     parser.add_argument("--search-seed", type=int, default=0, help="seed of the random strategy")
     parser.add_argument("--halving-rungs", type=int, default=1,
                         help="successive halving over this many rungs (1: off)")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--retries", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--timeout", type=positive_float, default=1800)
     parser.add_argument("--out", type=Path, required=True, help="the search's folder")
     add_sampling_args(parser)
     args = parser.parse_args(argv)

@@ -18,6 +18,8 @@ import random
 from collections.abc import Callable, Collection
 from pathlib import Path
 
+from benchmarks.cli_types import output_file
+
 NAMES = ["Ava", "Ben", "Chloe", "Diego", "Emma", "Farid", "Grace", "Hiro", "Isla", "Jonas",
          "Kira", "Liam", "Maya", "Nora", "Omar", "Priya", "Quinn", "Rosa", "Sam", "Tara",
          "Uma", "Victor", "Wen", "Yusuf", "Zoe"]
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Write arithmetic word problems (GSM8K format).")
     parser.add_argument("--count", type=int, required=True, help="number of problems")
     parser.add_argument("--seed", type=int, required=True, help="random seed")
-    parser.add_argument("--out", type=Path, required=True, help="output .jsonl file")
+    parser.add_argument("--out", type=output_file, required=True, help="output .jsonl file")
     parser.add_argument("--exclude", type=Path, action="append", default=[],
                         help="a .jsonl file whose questions must not appear (repeatable)")
     args = parser.parse_args(argv)

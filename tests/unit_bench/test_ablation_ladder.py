@@ -21,7 +21,8 @@ def names(rungs):
 
 def test_rungs_follow_the_methods_the_plugin_has():
     kept, skipped = ablation.select_rungs(methods=("concept", "mixture_of_inputs", "switch"))
-    assert names(kept) == ["plain", "concept", "concept_gumbel", "mixture_of_inputs", "switch"]
+    assert names(kept) == ["plain", "concept", "concept_gumbel", "mixture_of_inputs", "switch",
+                           "switch_authors"]
     assert {rung.name: reason for rung, reason in skipped}.keys() == {
         "discrete", "think_router", "multiplex"}
     assert all("no method" in reason and "concept, mixture_of_inputs, switch" in reason
@@ -31,7 +32,7 @@ def test_rungs_follow_the_methods_the_plugin_has():
 def test_every_method_present_gives_the_whole_ladder_in_order_and_new_ones_at_the_end():
     kept, skipped = ablation.select_rungs(methods=ALL_METHODS + ("new_idea",))
     assert names(kept) == ["plain", "discrete", "concept", "concept_gumbel", "mixture_of_inputs",
-                           "switch", "think_router", "multiplex", "new_idea"]
+                           "switch", "switch_authors", "think_router", "multiplex", "new_idea"]
     assert skipped == []
     assert kept[-1].method == "new_idea"
 
@@ -55,6 +56,28 @@ def test_rung_settings_share_everything_but_method_and_noise():
     for params in (gumbel, mixture):
         assert (params.max_topk, params.early_stopping_length_threshold,
                 params.max_thinking_tokens) == (7, 64, 32)
+
+
+def test_the_switch_authors_rung_runs_their_preset_beside_the_engines_switch():
+    by_name = {rung.name: rung for rung in ablation.LADDER}
+    assert [rung.name for rung in ablation.LADDER].index("switch_authors") == \
+        [rung.name for rung in ablation.LADDER].index("switch") + 1
+    base = SoftThinkingParams(max_topk=7, max_thinking_tokens=32, max_switch_count=3)
+    engine = ablation.rung_params(by_name["switch"], base)
+    authors = ablation.rung_params(by_name["switch_authors"], base)
+    # The authors' code (SwitchParams' module docstring; README's methods table): window 512,
+    # digits/letters/maths symbols fed explicitly, a 0.1 newline blend on the first step, a
+    # two-stage switch cap, absolute min-p.
+    assert (authors.method, authors.switch_preset, authors.window_size, authors.explicit_tokens,
+            authors.first_blend, authors.cap_stages, authors.min_p_absolute) == (
+        "switch", "authors", 512, "math", 0.1, 2, True)
+    assert (engine.switch_preset, engine.explicit_tokens, engine.first_blend, engine.cap_stages,
+            engine.min_p_absolute) == ("engine", "none", 0.0, 1, False)
+    for params in (engine, authors):  # the shared settings reach both
+        assert (params.max_topk, params.max_thinking_tokens, params.max_switch_count) == (7, 32, 3)
+    # An option the user sets in the shared settings wins over the preset's.
+    mine = ablation.rung_params(by_name["switch_authors"], SoftThinkingParams(first_blend=0.3))
+    assert mine.first_blend == 0.3 and mine.explicit_tokens == "math"
 
 
 def test_a_method_the_plugin_lacks_is_a_settings_error_naming_the_rung():
@@ -122,21 +145,27 @@ def test_a_whole_ablation_against_a_stand_in(tmp_path, monkeypatch, capsys):
     assert ablation.main(argv) == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "accuracy_vs_tokens.png", "concept.jsonl", "concept_gumbel.jsonl", "ladder.json",
-        "plain.jsonl", "report.json", "report.md", "switch.jsonl"]
-    methods = [None if soft is None else (soft["method"], (soft.get("noise") or {}).get("type"))
+        "plain.jsonl", "report.json", "report.md", "switch.jsonl", "switch_authors.jsonl"]
+    methods = [None if soft is None else (soft["method"], (soft.get("noise") or {}).get("type"),
+                                          soft.get("switch_preset"))
                for soft in sent]
-    assert methods == [None] * 3 + [("concept", None)] * 3 + [("concept", "gumbel")] * 3 + [
-        ("switch", None)] * 3
+    assert methods == [None] * 3 + [("concept", None, "engine")] * 3 + [
+        ("concept", "gumbel", "engine")] * 3 + [("switch", None, "engine")] * 3 + [
+        ("switch", None, "authors")] * 3
     ladder = json.loads((out / "ladder.json").read_text())
     assert [rung["name"] for rung in ladder["skipped"]] == [
         "discrete", "mixture_of_inputs", "think_router", "multiplex"]
     report = json.loads((out / "report.json").read_text())
     assert [c["baseline"] for c in report["comparisons"]] == ["plain"]
     rows = report["comparisons"][0]["rows"]
-    assert [row["run"] for row in rows] == ["concept", "concept_gumbel", "switch"]
+    assert [row["run"] for row in rows] == ["concept", "concept_gumbel", "switch", "switch_authors"]
     assert all(row["pass@1_diff"] == 1.0 and row["tokens_diff"] == -3.0 for row in rows)
     assert all(row["mcnemar"]["other_only"] == 3 for row in rows)
-    assert "Paired against plain" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Paired against plain" in printed
+    assert max(len(line) for line in printed.splitlines()) <= 120
+    # The preset rung's column names what the preset changed; the engine's switch changes none.
+    assert 'switch_preset="authors"' in printed and 'explicit_tokens="math"' in printed
     # Run again: nothing is sent, the report is the same.
     sent.clear()
     assert ablation.main(argv) == 0 and sent == []

@@ -2,12 +2,14 @@
 options are SGLang's own, and harness and report commands their own parsers accept."""
 
 import argparse
+import importlib.util
 import shlex
 import subprocess
 import sys
 
 import pytest
 
+import benchmarks.recipe as recipe
 import benchmarks.report as report
 import benchmarks.run as run
 from benchmarks.settings import judge_from_args, settings_from_args
@@ -64,6 +66,37 @@ def test_options_a_recipe_does_not_know_go_to_the_harness():
                             "--judge-model", "judge")
     args = run.parse_args(module_args(harness, "benchmarks.run"))
     assert args.limit == 3 and judge_from_args(args).model == "judge"
-    _, harness, _ = dry_run(script, "--no-such-option")
-    with pytest.raises(SystemExit):
-        run.parse_args(module_args(harness, "benchmarks.run"))
+    # The harness's checks run before anything else, --dry-run included.
+    done = subprocess.run([sys.executable, str(script), "--model-path", "/models/QwQ-32B",
+                           "--dry-run", "--no-such-option"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
+    assert done.returncode == 2 and "--no-such-option" in done.stderr and not done.stdout
+
+
+def load_recipe(script):
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.RECIPE
+
+
+@pytest.mark.parametrize("extra, named", [
+    (["--no-such-option", "1"], "--no-such-option"),
+    (["--limit", "0"], "--limit"),
+    (["--dataset", "no_such_dataset"], "no_such_dataset"),
+    (["--soft-thinking", '{"max_topk": 0}'], "max_topk"),
+])
+def test_a_bad_harness_option_exits_2_before_the_server_starts(extra, named, tmp_path, capsys,
+                                                                monkeypatch):
+    def no_server(*args, **kwargs):
+        raise AssertionError("the server was started before the harness's options were checked")
+
+    monkeypatch.setattr(recipe, "ServerProcess", no_server)
+    argv = ["--model-path", str(tmp_path), "--out-dir", str(tmp_path / "out"), *extra]
+    try:
+        status = recipe.main(load_recipe(RECIPES[0]), argv)
+    except SystemExit as exited:
+        status = exited.code
+    assert status == 2
+    assert named in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
