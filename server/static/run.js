@@ -58,15 +58,16 @@ export class Run {
     this.answer = element("pre", { className: "answer" });
     this.usage = element("p", { className: "usage muted" });
     this.error = element("div", { className: "run-error", hidden: "" });
-    this.node = element("article", { className: "run", "data-state": "streaming" },
-      element("div", { className: "run-head" }, element("h3", { text: title }), this.actions),
-      element("p", { className: "run-prompt muted", text: prompt }),
-      this.status, this.error,
+    this.body = element("div", { className: "run-body" },
       element("h4", { text: "Entropy per step (nats)" }), this.chart,
       element("h4", { text: "Thinking steps" }), this.grid,
       element("h4", { text: "Reasoning" }), this.reasoning,
       element("h4", { text: "Answer" }), this.answer,
       this.usage);
+    this.node = element("article", { className: "run", "data-state": "streaming" },
+      element("div", { className: "run-head" }, element("h3", { text: title }), this.actions),
+      element("p", { className: "run-prompt muted", text: prompt }),
+      this.status, this.error, this.body);
     this.drawChart();
   }
 
@@ -133,7 +134,9 @@ export class Run {
       + ` · total ${usage.total_tokens}`;
   }
 
+  // An error from the server; a run refused before its first step shows only the error.
   fail(message) {
+    this.body.hidden = !this.steps.length && !this.reasoning.textContent;
     this.error.hidden = false;
     this.error.textContent = message;
     this.setStatus("error", "the server answered with an error");
