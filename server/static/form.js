@@ -16,7 +16,8 @@ export const REQUEST_FIELDS = [
   { name: "seed", type: "integer", value: "", hint: "empty: random" },
 ];
 
-function element(tag, attributes = {}, ...children) {
+// A new element with these attributes ("className", "text" for its text) and children.
+export function element(tag, attributes = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) {
     if (key === "className") node.className = value;
@@ -26,7 +27,6 @@ function element(tag, attributes = {}, ...children) {
   node.append(...children);
   return node;
 }
-export { element };
 
 // A property's default: on the property itself, else on the definition it refers to.
 function defaultOf(root, property) {
@@ -50,15 +50,14 @@ function hintOf(node) {
   return bounds.join(", ");
 }
 
-// A value typed into a text box: a number where it reads as one, else the text as typed
-// (the server then says what is wrong with it).
+// A value typed into a text box (empty: undefined). A number field's value is a number
+// where it reads as one, else the text as typed, so the server says what is wrong with
+// it; a string field's is the text as typed, spaces included.
 function typedValue(text, kind) {
+  if (kind !== "integer" && kind !== "number") return text === "" ? undefined : text;
   const trimmed = text.trim();
   if (trimmed === "") return undefined;
-  if ((kind === "integer" || kind === "number") && trimmed !== "" && !Number.isNaN(Number(trimmed))) {
-    return Number(trimmed);
-  }
-  return trimmed;
+  return Number.isNaN(Number(trimmed)) ? trimmed : Number(trimmed);
 }
 
 // One input for a scalar schema node; returns {node, read()} where read() gives the
