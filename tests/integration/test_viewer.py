@@ -178,3 +178,18 @@ def test_wrong_key_shows_the_401(page, server):
     assert page.wait_state("error", "finished", timeout=30) == "error"
     assert page.text("#banner") == f"401: {answer.json()['error']['message']}"
     assert "invalid" in page.field("api_key").get_attribute("class")
+
+
+def test_trace_names_the_token_each_multiplex_step_wrote(openai_client, model_name, tokenizer):
+    """The grid frames each step's written token from the trace's ``token``: for multiplex
+    it is the first draw, which another draw may outweigh, so it is not always ``ids[0]``."""
+    soft = {"method": "multiplex", "width": 3, "max_topk": 5, "max_thinking_tokens": 6,
+            "return_trace": True}
+    choice = openai_client.chat.completions.create(
+        model=model_name, messages=[{"role": "user", "content": PROMPT}], max_tokens=10,
+        temperature=0.9, seed=2, extra_body={"soft_thinking": soft}).choices[0]
+    trace = choice.model_extra["soft_thinking"]["trace"]
+    assert len(trace) == soft["max_thinking_tokens"]
+    assert all(entry["token"] in entry["ids"] for entry in trace)
+    assert tokenizer.decode([e["token"] for e in trace], skip_special_tokens=True) == \
+        choice.message.reasoning_content
