@@ -54,14 +54,15 @@ if [ "${SOFTTHINK_SKIP_BROWSER:-0}" = 1 ]; then
 elif { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; } \
         && command -v chromedriver >/dev/null; then
     say "Chromium and chromedriver present"
-elif command -v apt-get >/dev/null; then
+elif command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     say "installing chromium and chromium-driver with apt-get (for the browser test)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
 else
-    say "no apt-get here: install Chromium and its chromedriver yourself for tests/integration/test_viewer.py"
+    say "cannot apt-get here (no apt-get, or neither root nor sudo): install Chromium and its"
+    say "chromedriver yourself for tests/integration/test_viewer.py"
 fi
 
 STEP="creating the virtual environment"
