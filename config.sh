@@ -6,6 +6,7 @@
 #   SOFTTHINK_HOME=...           cache folder for models (default ~/.cache/softthink)
 #   SOFTTHINK_GPU_EXTRA=0        on a CUDA machine, skip the optional 'gpu' extra (flash-attn)
 #   SOFTTHINK_FORCE_INSTALL=1    reinstall the packages even if nothing changed
+#   SOFTTHINK_SKIP_BROWSER=1     do not install Chromium (the browser test then fails)
 set -euo pipefail
 
 cd "$(dirname "$0")"
@@ -43,6 +44,26 @@ install_key() {
         sglang_soft_thinking_pkg/pyproject.toml | sha256sum | cut -d' ' -f1
     has_cuda && [ "${SOFTTHINK_GPU_EXTRA:-1}" != 0 ] && echo gpu || echo cpu
 }
+
+# The thought viewer's browser test (tests/integration/test_viewer.py) drives the
+# distribution's headless Chromium through its chromedriver. Installed with apt-get when
+# missing (as root, or through sudo); SOFTTHINK_SKIP_BROWSER=1 skips this step.
+STEP="installing Chromium and chromedriver for the browser test"
+if [ "${SOFTTHINK_SKIP_BROWSER:-0}" = 1 ]; then
+    say "browser step skipped (SOFTTHINK_SKIP_BROWSER=1): tests/integration/test_viewer.py will fail"
+elif { command -v chromium >/dev/null || command -v chromium-browser >/dev/null; } \
+        && command -v chromedriver >/dev/null; then
+    say "Chromium and chromedriver present"
+elif command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    say "installing chromium and chromium-driver with apt-get (for the browser test)"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+else
+    say "cannot apt-get here (no apt-get, or neither root nor sudo): install Chromium and its"
+    say "chromedriver yourself for tests/integration/test_viewer.py"
+fi
 
 STEP="creating the virtual environment"
 if [ ! -x "$PY" ]; then

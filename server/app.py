@@ -2,9 +2,10 @@
 
 Each route validates its body, builds a :class:`~server.engine.GenerationJob`, and returns
 JSON or a stream; every error goes through :mod:`server.errors`. With an API key, every
-route but ``/health`` needs it (``/metrics`` included: scrapers send it as a bearer
-token). Bodies over ``--max-request-bytes`` are refused (:mod:`server.body_limit`);
-finished requests and every response's status feed ``/metrics`` (:mod:`server.metrics`).
+route but ``/health`` and the thought viewer's page and files (:mod:`server.viewer`) needs
+it (``/metrics`` included: scrapers send it as a bearer token). Bodies over
+``--max-request-bytes`` are refused (:mod:`server.body_limit`); finished requests and every
+response's status feed ``/metrics`` (:mod:`server.metrics`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from server.softcot import SoftCoTService
 from server.softcot import requested as softcot_requested
 from server.streaming import chat_events, completion_events, streaming_response
 from server.think_markers import prompt_text
+from server.viewer import api_routes as viewer_api_routes
+from server.viewer import mount_page
 
 
 def create_app(engine_handle: EngineHandle, settings: ServerSettings,
@@ -55,6 +58,8 @@ def create_app(engine_handle: EngineHandle, settings: ServerSettings,
     app.state.metrics = metrics = ServerMetrics()
     install_handlers(app)
     app.include_router(_openai_routes())
+    app.include_router(viewer_api_routes(), prefix="/v1", dependencies=[Depends(_check_api_key)])
+    mount_page(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     app.add_middleware(RequestCounter, metrics=metrics)  # outermost: sees every status
 

@@ -80,7 +80,8 @@ def choice_result(job: GenerationJob, index: int, output: dict,
                           tokens=new_tokens(output, 0, soft=job.soft is not None))
     if job.soft is not None:
         records = meta.get(META_INFO_KEY)
-        result.soft = summarize(records, finish_reason, job.soft.return_trace)
+        result.soft = summarize(records, finish_reason, job.soft.return_trace,
+                                output.get("output_ids") or [])
         result.concept_steps = sum(1 for r in records or () if r is not None and r[0] in STEP_KINDS)
     if decode is not None and job.top_logprobs is not None:
         result.logprobs = token_logprobs(meta, 0, decode)

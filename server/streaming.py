@@ -6,8 +6,8 @@ one. A chat choice that thinks (soft thinking, or a model with think markers) se
 split follows its tokens, as for a whole response (:mod:`server.reasoning`).
 The final chunk of each choice has its ``finish_reason`` (and ``soft_thinking``, its
 summary); with ``return_trace`` each earlier chunk that adds concept-token steps carries
-their trace entries as ``soft_thinking.trace``, so a client can draw the thought as it
-forms. With ``stream_options.include_usage`` a last chunk carries the usage.
+their trace entries as ``soft_thinking.trace`` (each naming the token its step wrote), so a
+client can draw the thought as it forms. With ``stream_options.include_usage`` a last chunk carries the usage.
 
 An error before the first chunk is raised (the route answers with its status code);
 after it, the error is sent as an event. Closing a stream aborts its engine requests.
@@ -91,8 +91,11 @@ async def _deltas(handle: EngineHandle, job: GenerationJob) -> AsyncIterator[Del
             trace = None
             if with_trace:
                 records = output["meta_info"].get(META_INFO_KEY) or []
+                ids = output.get("output_ids") or []
                 count = min(len(records), output["meta_info"]["completion_tokens"])
-                trace, traced[index] = trace_entries(records[traced[index]:count]), max(count, traced[index])
+                start = traced[index]
+                trace = trace_entries(records[start:count], ids[start:count])
+                traced[index] = max(count, start)
             yield Delta(index, delta, logprobs, result, output, trace)
 
 

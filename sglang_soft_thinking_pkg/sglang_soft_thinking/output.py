@@ -48,13 +48,16 @@ class SoftThinkingSummary:
         return out
 
 
-def summarize(records: list | None, finish_reason: str, return_trace: bool) -> SoftThinkingSummary:
+def summarize(records: list | None, finish_reason: str, return_trace: bool,
+              output_ids: list[int] | None = None) -> SoftThinkingSummary:
     """Summarise one finished request's records.
 
     ``finish_reason`` is the request's OpenAI finish reason (``"stop"`` or ``"length"``),
     used when the request ended while still thinking. ``thinking_tokens`` counts every
-    token before the answer, the think-end string included.
+    token before the answer, the think-end string included. With ``output_ids`` (the
+    request's output tokens, one per record) each trace entry names the token it wrote.
     """
+    trace = trace_entries(records or [], output_ids) if return_trace else None
     records = [r for r in (records or []) if r is not None]
     kinds = [r[0] for r in records]
     thinking_tokens = sum(1 for kind in kinds if kind != ANSWER)
@@ -65,11 +68,23 @@ def summarize(records: list | None, finish_reason: str, return_trace: bool) -> S
         end_reason = "think_end"
     else:
         end_reason = "length" if finish_reason == "length" else "stop"
-    trace = trace_entries(records) if return_trace else None
     return SoftThinkingSummary(thinking_tokens, end_reason, trace)
 
 
-def trace_entries(records: list) -> list[dict]:
-    """The trace entries of the thinking steps among ``records``, in order."""
-    return [{"ids": list(r[2]), "weights": list(r[3]), "entropy": r[1]}
-            for r in records if r is not None and r[0] in STEP_KINDS and r[2] is not None]
+def trace_entries(records: list, output_ids: list[int] | None = None) -> list[dict]:
+    """The trace entries of the thinking steps among ``records``, in order.
+
+    With ``output_ids`` (the output tokens the records belong to, one per record) each entry
+    also carries ``token``, the token the step wrote to the text: the input's first id for
+    most methods, but not for every one (multiplex writes its first draw, which another
+    draw may outweigh).
+    """
+    entries = []
+    for position, r in enumerate(records):
+        if r is None or r[0] not in STEP_KINDS or r[2] is None:
+            continue
+        entry = {"ids": list(r[2]), "weights": list(r[3]), "entropy": r[1]}
+        if output_ids is not None and position < len(output_ids):
+            entry["token"] = int(output_ids[position])
+        entries.append(entry)
+    return entries

@@ -24,3 +24,14 @@ def test_cold_stop_budget_stop_and_length():
     assert summarize([think(1.0)] * 4, "length", False).end_reason == "length"
     assert summarize([None, None], "stop", False).thinking_tokens == 0
 
+
+
+def test_trace_entries_name_the_token_each_step_wrote():
+    """With the output ids, each step's entry names its own token (the multiplex draw that
+    another draw outweighs included); markup and answer tokens make no entry."""
+    records = [think(1.0, [5, 6], [0.75, 0.25]), think(0.5, [9, 7], [0.6, 0.4]),
+               ("budget", None, None, None), ("answer", None, None, None)]
+    summary = summarize(records, "stop", return_trace=True, output_ids=[5, 7, 40, 41])
+    assert [entry["token"] for entry in summary.trace] == [5, 7]
+    assert summarize(records, "stop", return_trace=True).trace[0] == {
+        "ids": [5, 6], "weights": [0.75, 0.25], "entropy": 1.0}
