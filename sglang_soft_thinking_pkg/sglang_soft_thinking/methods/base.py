@@ -60,7 +60,9 @@ class Thought:
     """What a method makes of one thinking step, per row."""
 
     ids: torch.Tensor  # [N, W] the next input's token ids
-    weights: torch.Tensor  # [N, W]: the next input is sum_i weights[i] * E[ids[i]]; sums to 1
+    # [N, W]: the next input is sum_i weights[i] * E[ids[i]], a weighted sum: the weights sum
+    # to 1 for every method here, but a weight may be negative (selar's push); zero past the support
+    weights: torch.Tensor
     token: torch.Tensor  # [N] the token written to the text
     discrete: torch.Tensor  # [N] bool: the next input is ``token`` itself (as is any one-hot input)
     end: torch.Tensor | None = None  # [N] bool: the method ends thinking now (``end_reason``)
