@@ -54,12 +54,13 @@ LADDER_FILE = "ladder.json"
 @dataclass(frozen=True)
 class Rung:
     """One step of the ladder: its name (run file and report column), its thinking method
-    (None: soft thinking off) and its noise."""
+    (None: soft thinking off), its noise and any parameters of its method it sets."""
 
     name: str
     method: str | None
     description: str
     noise: dict | None = None
+    params: dict | None = None  # the method's own parameters, where the rung sets them
 
 
 LADDER = (
@@ -71,6 +72,9 @@ LADDER = (
     Rung("switch", "switch", "SwiReasoning"),
     Rung("think_router", "think_router", "ThinkRouter"),
     Rung("multiplex", "multiplex", "Multiplex Thinking"),
+    Rung("selar", "selar", "SeLaR: pushed top-3 mixtures when uncertain (normalised entropy >= 0.5)"),
+    Rung("think_router_entropy", "think_router", "ThinkRouter's concept tokens behind SeLaR's gate "
+         "(mix when the normalised top-3 entropy >= 0.5)", params={"router_statistic": "topk_entropy", "tau": 0.5}),
 )
 # The rungs every other rung is compared with, when they run.
 BASELINES = ("plain", "discrete")
@@ -95,7 +99,7 @@ def rung_params(rung: Rung, base: SoftThinkingParams) -> SoftThinkingParams | No
     if rung.method is None:
         return None
     fields = base.model_dump(mode="json")
-    fields.update(enabled=True, method=rung.method, noise=rung.noise)
+    fields.update(enabled=True, method=rung.method, noise=rung.noise, **(rung.params or {}))
     try:
         return SoftThinkingParams.model_validate(fields)
     except ValidationError as error:
