@@ -47,6 +47,7 @@ PROMPTS = [
     "List three primary colors.",
     "How many legs does a spider have?",
     "What is 12 times 7?",
+    "Name a prime number greater than ten.",
 ]
 SOFT = {"max_topk": 5, "min_p": 0.001, "max_thinking_tokens": 16,
         "early_stopping_entropy_threshold": 0, "after_thinking": {"temperature": 0},
@@ -55,7 +56,7 @@ SOFT = {"max_topk": 5, "min_p": 0.001, "max_thinking_tokens": 16,
 # for each; every request has a seed, so a request draws alike alone and batched.
 METHODS = [{}, {"method": "mixture_of_inputs", "beta": 1.0}, {"method": "switch", "window_size": 2},
            {"method": "think_router", "tau": 0.5}, {"method": "multiplex", "width": 3},
-           {"method": "discrete"}]
+           {"method": "discrete"}, {"method": "selar", "selar_threshold": 0.3}]
 MAX_NEW_TOKENS = 24
 
 

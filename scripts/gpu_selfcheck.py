@@ -23,7 +23,7 @@ next check still runs, and ``--out`` is always written:
   (on a CPU traced by ``torch.jit.trace``), the soft step once per batch plan, then replayed
   while rows of every kind think: each method (switch with its maths tokens and first
   blend, Dirichlet and Gumbel noise, the unsorted whole-vocabulary sample, multiplex,
-  think_router, mixture of inputs, discrete), plain rows among them; rows leave thinking
+  think_router, mixture of inputs, discrete, selar), plain rows among them; rows leave thinking
   (the model's think-end, the budget, Cold Stop) and start answering; half are re-admitted
   with other methods and widths. Each replay equals an eager twin bitwise, its mixtures
   equal a float64 ``sum_i w_i E[ids_i]`` within the embedding dtype's rounding, and each

@@ -37,6 +37,7 @@ ROW_KINDS: dict[str, dict | None] = {
     "multiplex_unsorted": dict(method="multiplex", width=3, top_p=1.0),  # whole-vocabulary sample
     "switch_unsorted": dict(method="switch", top_p=1.0, window_size=1, max_topk=3),
     "discrete": dict(method="discrete", top_k=12),
+    "selar": dict(method="selar", selar_threshold=0.3, top_k=40),
     "budget": dict(max_thinking_tokens=3, max_topk=2),
     "cold_stop": dict(entropy_threshold=100.0, length_threshold=2, max_topk=3),
     "model_end": dict(max_topk=10),  # its logits force the think-end token at a step
@@ -66,10 +67,10 @@ class Bench:
             self.weight = (0.02 * torch.randn(vocab, hidden, generator=generator, device=self.device)).to(dtype)
         self.embedding = torch.nn.Embedding.from_pretrained(self.weight)
         self.mixer = ShardMixer(self.weight, VocabShard.whole(vocab))
-        # The switch method's named tokens: a maths token set (every tenth id) and a newline.
+        # The switch and selar methods' named tokens: a maths token set (every tenth id), a newline.
         math = torch.zeros(vocab, dtype=torch.bool, device=self.device)
         math[::MATH_EVERY] = True
-        self.vocabulary = Vocabulary(masks={"math": math}, tokens={"newline": NEWLINE_ID})
+        self.vocabulary = Vocabulary(masks={"math": math, "selar_math": math}, tokens={"newline": NEWLINE_ID})
 
     def table(self, rows: int) -> SoftThinkingTable:
         return SoftThinkingTable(rows, K_MAX, self.device)

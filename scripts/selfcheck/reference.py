@@ -9,7 +9,11 @@
   over the ``max_topk`` most probable tokens of the untempered softmax, ``H_n = H(q) / ln N``,
   ``H_n (q + beta y) / (1 + beta) + (1 - H_n) y``;
 * :func:`think_router` — ThinkRouter's input: the sampled token alone when the step's
-  largest tempered probability is under ``tau``, else the concept token.
+  largest tempered probability is under ``tau``, else the concept token;
+* :func:`selar` — SeLaR's input: with ``q`` the ``k`` most probable tokens of the filtered
+  distribution renormalised and ``H = H(q) / ln k``, the vector ``e + push H (e - E[top1])``
+  (``e = sum q_i E_i``) as weights on the tokens when ``H >= threshold`` and the sampled
+  token is no maths token, else the sampled token alone.
 
 One row at a time, by full sorts: slow and plain on purpose.
 """
@@ -87,6 +91,24 @@ def think_router(logits: torch.Tensor, temperature: float, top_k: int, top_p: fl
         yield one_hot
     if p_max >= tau - 1e-5:
         yield from near(concept_weights, logits, temperature, top_k, top_p, min_p, max_topk)
+
+
+def selar(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, min_p: float, k: int,
+          threshold: float, push: float, written: int, is_math: bool):
+    """The inputs the step may have fed (an entropy within 1e-5 of the threshold may route
+    either way)."""
+    values, order = filtered(logits, temperature, top_k, top_p, min_p).sort(descending=True, stable=True)
+    q = values[:k] / values[:k].sum()
+    h = min(1.0, max(0.0, -sum(x * math.log(x) for x in q.tolist() if x > 0) / math.log(k)))
+    if is_math or h < threshold + 1e-5:
+        one_hot = torch.zeros(logits.shape[-1], dtype=torch.float64, device=logits.device)
+        one_hot[written] = 1.0
+        yield one_hot
+    if not is_math and h >= threshold - 1e-5:
+        pushed = torch.zeros(logits.shape[-1], dtype=torch.float64, device=logits.device)
+        pushed[order[:k]] = (1 + push * h) * q
+        pushed[order[0]] -= push * h
+        yield pushed
 
 
 def dense(ids: torch.Tensor, weights: torch.Tensor, vocab: int) -> torch.Tensor:

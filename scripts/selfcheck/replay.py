@@ -102,7 +102,7 @@ class Replay:
         self.problems, self.seen = [], {name: set() for name in ROW_KINDS}
         self.notes = {"first_blend": 0, "math_explicit": 0, "readmitted_rows": [],
                       "compared": {"mixture": 0, "concept": 0, "noise_support": 0, "mixture_of_inputs": 0,
-                                   "think_router": 0},
+                                   "think_router": 0, "selar": 0},
                       "max_error": {"mixture": 0.0, "weights": 0.0}}
         with torch.no_grad():
             if self.cuda:
@@ -235,6 +235,16 @@ def _check_thoughts(bench, plan, logits, result, step, notes, first, switch_mode
             notes["compared"][kind] += 1
             if error > 1e-4:
                 problems.append(f"step {step} row {r} ({kind}): input weights off float64 by {error:.3g}")
+        elif kind == "selar" and int(result.kinds[j]) == KIND_THINK:
+            token = int(result.tokens[j])
+            wants = R.selar(z, *cuts, s.value("selar_topk"), s.value("selar_threshold"), s.value("selar_push"), token,
+                            token % MATH_EVERY == 0)
+            got = R.dense(ids, weights, bench.vocab)
+            error = min(float((got - want).abs().max()) for want in wants)
+            worst["weights"] = max(worst["weights"], error)
+            notes["compared"]["selar"] += 1
+            if error > 1e-4:
+                problems.append(f"step {step} row {r} (selar): input weights off float64 by {error:.3g}")
         elif kind in ("concept_gumbel", "concept_dirichlet"):
             kept = ids[weights > 0]
             allowed = (R.near(R.concept_weights, z, *cuts, s.max_topk) if kind == "concept_gumbel"

@@ -7,22 +7,15 @@ The reference fork's flat names are accepted through :meth:`SoftThinkingParams.f
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
+from sglang_soft_thinking.limits import DEFAULT_MAX_TOPK_LIMIT, max_topk_limit  # noqa: F401 (also read from here)
 from sglang_soft_thinking.methods import BY_NAME, NAMES, REGISTRY
 
-# The largest max_topk a request may ask for. The engine sizes its per-request
-# buffers by it; set SOFTTHINK_MAX_TOPK (or the server's --max-topk-limit) to change it.
-DEFAULT_MAX_TOPK_LIMIT = 32
 CUSTOM_PARAMS_KEY = "soft_thinking"
-
-
-def max_topk_limit() -> int:
-    return int(os.environ.get("SOFTTHINK_MAX_TOPK", DEFAULT_MAX_TOPK_LIMIT))
 
 
 class _Strict(BaseModel):

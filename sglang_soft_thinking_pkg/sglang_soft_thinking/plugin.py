@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 
+# verify_hooks and missing_hooks live below the hooks (registration.py); named here too,
+# as the plugin's public check.
+from sglang_soft_thinking.registration import Recording, missing_hooks, record_failure, verify_hooks
+
 logger = logging.getLogger(__name__)
 
 SUPPORTED_SGLANG_VERSION = "0.5.23"
 _registered = False
-_targets: list[str] = []  # every target this package registered a hook on
-_error: str | None = None  # why registering failed, if it did
 DISABLED_REASON = "SOFTTHINK_DISABLE=1 switched the soft-thinking plugin off in the engine"
 
 
@@ -25,17 +27,6 @@ def check_version() -> None:
         )
 
 
-class _Recording:
-    """SGLang's hook registry, noting each target this package hooks."""
-
-    def __init__(self, registry):
-        self._registry = registry
-
-    def register(self, target, hook, hook_type):
-        _targets.append(target)
-        self._registry.register(target, hook, hook_type)
-
-
 def register() -> None:
     """Called by SGLang's ``load_plugins()`` in every SGLang process; safe to call twice.
 
@@ -43,7 +34,7 @@ def register() -> None:
     apply; :func:`verify_hooks`, called at start-up in the server and in every scheduler,
     turns either into an error that stops the start.
     """
-    global _registered, _error
+    global _registered
     if _registered:
         return
     _registered = True
@@ -51,9 +42,9 @@ def register() -> None:
 
     try:
         check_version()
-        _register_all(_Recording(HookRegistry), HookType)
+        _register_all(Recording(HookRegistry), HookType)
     except Exception as error:
-        _error = f"{type(error).__name__}: {error}"
+        record_failure(error)
         # So that the start stops rather than serving soft-thinking requests plainly.
         HookRegistry.register("sglang.srt.server_args.ServerArgs.resolve_once", _refuse_start, HookType.AFTER)
         raise
@@ -96,20 +87,4 @@ def _register_all(registry, hook_type) -> None:
     handshake.register(registry, hook_type, None)
 
 
-def missing_hooks() -> list[str]:
-    """The targets this package hooked that SGLang's registry did not patch."""
-    from sglang.srt.plugins.hook_registry import HookRegistry
-
-    return sorted({target for target in _targets if target not in HookRegistry._patched})
-
-
-def verify_hooks() -> None:
-    """Stop with a message naming what is not in place: a registration that failed, or a
-    hook SGLang could not apply (a renamed target, say)."""
-    if _error is not None:
-        raise RuntimeError(f"soft thinking: the plugin failed to register ({_error}); start with "
-                           "SOFTTHINK_DISABLE=1 to run SGLang without soft thinking")
-    missing = missing_hooks()
-    if missing:
-        raise RuntimeError("soft thinking: these hooks are not in place (SGLang could not apply "
-                           "them; see its log): " + ", ".join(missing))
+__all__ = ["register", "check_version", "missing_hooks", "verify_hooks"]

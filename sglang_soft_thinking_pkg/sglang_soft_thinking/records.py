@@ -83,9 +83,10 @@ class _HostStep:
         self.snapshot = packed[:, 3:3 + _SNAPSHOT].tolist()
         ids = np.ascontiguousarray(packed[:, 3 + _SNAPSHOT:3 + _SNAPSHOT + k])  # int32 bits
         weights = np.ascontiguousarray(packed[:, 3 + _SNAPSHOT + k:])
-        # Zero weights come last (unused columns, dropped candidates).
-        positive = weights > 0
-        self.support = np.where(positive.any(axis=1), k - np.argmax(positive[:, ::-1], axis=1), 0).tolist()
+        # Zero weights come last (unused columns, dropped candidates); a weight may be
+        # negative (selar's push away from its top-1 token), so the support is the nonzero ones.
+        nonzero = weights != 0
+        self.support = np.where(nonzero.any(axis=1), k - np.argmax(nonzero[:, ::-1], axis=1), 0).tolist()
         self.row_bytes = 4 * k
         self.ids, self.weights = memoryview(ids.tobytes()), memoryview(weights.tobytes())
 

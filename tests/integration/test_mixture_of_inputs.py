@@ -85,6 +85,8 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
         dict(soft_thinking={**common, "method": "think_router", "tau": 0.6}),
         dict(soft_thinking={**common, "method": "multiplex", "width": 4, "merge": "uniform"}),
         dict(soft_thinking={**common, "method": "discrete"}),
+        dict(soft_thinking={**common, "method": "selar", "selar_threshold": 0.3}),
+        dict(soft_thinking={**common, "method": "think_router", "tau": 0.5, "router_statistic": "topk_entropy"}),
     ]
 
     def request(extra: dict, seed: int) -> dict:
@@ -107,9 +109,12 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
         # divides that rounding by its temperature and the soft loop amplifies it step by
         # step: measured 2.7e-4 when this bound was set, 1.4e-3 by step 10 in the full
         # suite later, so the noisy request gets 5e-3. Other draws would move the weights
-        # by a tenth or more.
+        # by a tenth or more. SeLaR's push scales each weight by (1 + H) and moves the
+        # top-1's by H, itself computed from the rounded weights: measured 1.4e-3 by step
+        # 10, so it gets the noisy request's bound too.
         if bodies[i]:
-            bound = 5e-3 if "noise" in bodies[i]["soft_thinking"] else 1e-3
+            amplified = "noise" in bodies[i]["soft_thinking"] or bodies[i]["soft_thinking"]["method"] == "selar"
+            bound = 5e-3 if amplified else 1e-3
             ours, theirs = t["soft_thinking"], a["soft_thinking"]
             assert ours["end_reason"] == theirs["end_reason"], f"request {i}"
             assert len(ours["trace"]) == len(theirs["trace"]) == 10, f"request {i}"
@@ -131,3 +136,5 @@ def test_methods_and_plain_requests_share_a_batch(server, model_name):
     for entry in together[7]["soft_thinking"]["trace"]:
         assert len(entry["ids"]) <= 4 and all(abs(4 * w - round(4 * w)) < 1e-5 for w in entry["weights"])
     assert all(entry["weights"] == [1.0] for entry in together[8]["soft_thinking"]["trace"])
+    # The selar request sums its input's weights to 1 whatever their signs.
+    assert all(abs(sum(entry["weights"]) - 1) < 1e-4 for entry in together[9]["soft_thinking"]["trace"])

@@ -40,6 +40,7 @@ import torch
 from server_process import ServerQueue, serving
 from sglang_soft_thinking.params import METHODS
 from tests.integration.test_mixture_of_inputs import compare as compare_mixture
+from tests.integration.test_new_methods import compare_selar, selar_math_ids
 from tests.integration.test_soft_thinking import compare_traces
 from tests.integration.test_switch_method import compare as compare_switch
 from tests.integration.tiny_models import FAMILIES, build_checkpoint
@@ -52,6 +53,7 @@ from tests.reference.soft_thinking_reference import (
 from tests.reference.discrete_reference import run_reference_discrete
 from tests.reference.multiplex_reference import run_reference_multiplex
 from tests.reference.switch_reference import run_reference_switch
+from tests.reference.selar_reference import run_reference_selar
 from tests.reference.think_router_reference import run_reference_think_router
 
 SERVED = ("llama", "llama-tied", "qwen2", "qwen3", "qwen3-moe", "mistral", "gemma2", "gemma3", "phi3",
@@ -203,9 +205,24 @@ def check_discrete(client, model, tokenizer, prompt_ids) -> None:
         assert abs(ours["entropy"] - want.entropy) <= 0.01, f"step {step}"
 
 
+def check_selar(client, model, tokenizer, prompt_ids) -> None:
+    # A random model's top tokens are near-equal (H about 1): threshold 0 mixes every step
+    # whose sampled token is not a maths token, each pushed through the family's embedding.
+    threshold = 0.0
+    trace = complete(client, {"method": "selar", "selar_threshold": threshold, "min_p": 0.0},
+                     seed=5)["soft_thinking"]["trace"]
+    ref = run_reference_selar(model, prompt_ids, num_steps=NUM_STEPS, temperature=TEMPERATURE, threshold=threshold,
+                              tokens={s: e["ids"][0] for s, e in enumerate(trace) if e["weights"] == [1.0]},
+                              math_ids=selar_math_ids(tokenizer))
+    assert len(trace) == len(ref.steps) == NUM_STEPS
+    assert any(not step.discrete for step in ref.steps), "some steps feed a pushed mixture"
+    compare_selar(trace, ref, threshold, lambda step: 0.01)
+
+
 # Every method with an independent reference; a method added to METHODS joins once it has one.
 CHECKS = {"concept": check_concept, "mixture_of_inputs": check_mixture, "switch": check_switch,
-          "think_router": check_think_router, "multiplex": check_multiplex, "discrete": check_discrete}
+          "think_router": check_think_router, "multiplex": check_multiplex, "discrete": check_discrete,
+          "selar": check_selar}
 
 
 @pytest.mark.parametrize("method", [method for method in METHODS if method in CHECKS])

@@ -1,4 +1,4 @@
-"""think_router, multiplex and discrete through the real server, each against its own
+"""think_router, multiplex, discrete and selar through the real server, each against its own
 independent transformers reference (tests/reference/), float32 like the concept method's test.
 The references are driven by the engine's sampled tokens (teacher forcing) and recompute
 everything else: the routes, the merged inputs, the entropies."""
@@ -10,6 +10,7 @@ import pytest
 from tests.integration.test_soft_thinking import QUESTION, chat_prompt_ids, soft_chat
 from tests.reference.discrete_reference import run_reference_discrete
 from tests.reference.multiplex_reference import draw_counts, run_reference_multiplex
+from tests.reference.selar_reference import run_reference_selar
 from tests.reference.soft_thinking_reference import load_reference_model
 from tests.reference.think_router_reference import run_reference_think_router
 
@@ -92,3 +93,40 @@ def test_discrete_thinking_samples_from_the_cut_distribution(openai_client, mode
         assert ref.probability > 0, f"step {step}: token {ref.token} lies outside the top {top_k}"
     message = body["choices"][0]["message"]
     assert message["reasoning_content"] == tokenizer.decode(tokens, skip_special_tokens=True)
+
+
+def selar_math_ids(tokenizer) -> frozenset[int]:
+    """The maths tokens a SeLaR step always feeds as themselves (the authors' list)."""
+    from sglang_soft_thinking.methods.selar import MATH_SET, METHOD
+
+    return frozenset(METHOD.token_sets(tokenizer)[MATH_SET])
+
+
+def compare_selar(trace: list[dict], reference, threshold: float, tolerance) -> None:
+    """Each step routed like the reference, its entropy and its input's coefficients within
+    ``tolerance(step)``; steps within 1e-3 of the threshold may route either way."""
+    for step, (ours, ref) in enumerate(zip(trace, reference.steps)):
+        context = f"step {step}: {ours} vs reference {ref}"
+        assert abs(ours["entropy"] - ref.entropy) <= tolerance(step), context
+        if abs(ref.topk_entropy - threshold) < 1e-3:
+            continue
+        assert (ours["weights"] == [1.0] and len(ours["ids"]) == 1) == ref.discrete, context
+        if ref.discrete:
+            continue
+        assert ours["ids"][0] == ref.ids[0], context  # the top-1 token leads, however little it weighs
+        got, want = dict(zip(ours["ids"], ours["weights"])), dict(zip(ref.ids, ref.weights))
+        for token in set(got) | set(want):
+            assert abs(got.get(token, 0.0) - want.get(token, 0.0)) <= tolerance(step), f"token {token}, {context}"
+
+
+def test_selar_mixes_its_uncertain_steps_like_the_reference(openai_client, model_name, tokenizer, reference_model):
+    threshold, temperature = 0.5, 0.8
+    trace = trace_of(openai_client, model_name, 13, temperature, method="selar", selar_threshold=threshold)
+    tokens = {step: entry["ids"][0] for step, entry in enumerate(trace) if entry["weights"] == [1.0]}
+    reference = run_reference_selar(reference_model, chat_prompt_ids(tokenizer, QUESTION), num_steps=STEPS,
+                                    temperature=temperature, tokens=tokens, threshold=threshold,
+                                    math_ids=selar_math_ids(tokenizer))
+    compare_selar(trace, reference, threshold, atol)
+    assert {step.discrete for step in reference.steps} == {True, False}, "both routes were taken"
+    assert any(w < 0 for step in trace for w in step["weights"]) or all(
+        step.weights[0] >= 0 for step in reference.steps), "a negative top-1 weight reaches the trace"

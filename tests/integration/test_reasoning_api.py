@@ -126,7 +126,8 @@ def test_streamed_and_whole_responses_split_alike(openai_client, model_name, bud
 @pytest.mark.parametrize("method", [{"method": "mixture_of_inputs", "beta": 0.5},
                                     {"method": "switch", "window_size": 2},
                                     {"method": "think_router", "tau": 0.5},
-                                    {"method": "multiplex", "width": 3}, {"method": "discrete"}])
+                                    {"method": "multiplex", "width": 3}, {"method": "discrete"},
+                                    {"method": "selar", "selar_threshold": 0.3}])
 def test_every_method_cold_stops_and_streams_as_it_answers_whole(openai_client, model_name, method):
     """Cold Stop ends each method's thinking (an entropy bound every step is under: after 3
     steps), and a seeded request streams exactly what it answers whole, trace included."""

@@ -7,7 +7,7 @@ from request_settings import request_settings
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import STREAM_THINKING_SAMPLE, RowDraws
-from sglang_soft_thinking.methods import method_id
+from sglang_soft_thinking.methods import NAMES, method_id
 from sglang_soft_thinking.methods.base import EXTRA_SAMPLE_STREAMS
 from sglang_soft_thinking.phases import KIND_THINK
 from sglang_soft_thinking.plan import group_soft_rows
@@ -114,8 +114,8 @@ def test_discrete_thinking_samples_writes_and_feeds_its_token():
 def test_every_method_shares_one_step_with_the_others():
     """One request of every method in one batch gives what each gives alone."""
     torch.manual_seed(6)
-    logits = 2 * torch.randn(6, VOCAB)
-    requests = [settings(40 + m, method=m, max_topk=4, temperature=0.9) for m in range(6)]
+    logits = 2 * torch.randn(len(NAMES), VOCAB)
+    requests = [settings(40 + m, method=m, max_topk=4, temperature=0.9) for m in range(len(NAMES))]
     _, place, together = run_step(requests, logits)
     for row, s in enumerate(requests):
         _, _, alone = run_step([s], logits[row:row + 1])

@@ -41,7 +41,9 @@ def every_kind_of_row():
             dict(method=method_id("think_router"), tau=0.4, max_topk=5, top_k=40, after_top_k=20),
             dict(method=method_id("multiplex"), width=3, after_top_k=C.TOP_K_ALL),
             dict(method=method_id("discrete"), top_k=12, after_top_k=20),
-            dict(method=CONCEPT, max_topk=3, after_top_k=10)]
+            dict(method=method_id("selar"), selar_threshold=0.3, top_k=40, after_top_k=20),
+            dict(method=method_id("think_router"), tau=0.5, router_statistic=1, router_polarity=1, max_topk=4),
+            dict(method=CONCEPT, max_topk=3, after_top_k=10)]  # answering: last
     return [request_settings(seed=7 + i, think_end_ids=[VOCAB - 1], temperature=0.8, **row)
             for i, row in enumerate(rows)]
 
@@ -82,8 +84,9 @@ def test_a_step_of_every_method_never_waits_for_the_device():
     requests = every_kind_of_row()
     rows = list(range(len(requests)))
     table = SoftThinkingTable(len(rows), K_MAX, "cpu")
-    table.admit(rows, requests, [None] * 7 + [RowState(phase=PHASE_ANSWER)])
-    soft = group_soft_rows(rows, requests, VOCAB, answering=[False] * 7 + [True])
+    thinking = len(rows) - 1
+    table.admit(rows, requests, [None] * thinking + [RowState(phase=PHASE_ANSWER)])
+    soft = group_soft_rows(rows, requests, VOCAB, answering=[False] * thinking + [True])
     order = torch.tensor(soft.index)
     with torch.no_grad():
         for step in range(4):

@@ -12,7 +12,7 @@ from benchmarks.client import SampleResponse
 from benchmarks.settings import SettingsError
 from benchmarks.target_server import server_command, split_server_args
 
-ALL_METHODS = ("concept", "mixture_of_inputs", "switch", "think_router", "multiplex", "discrete")
+ALL_METHODS = ("concept", "mixture_of_inputs", "switch", "think_router", "multiplex", "discrete", "selar")
 
 
 def names(rungs):
@@ -24,7 +24,7 @@ def test_rungs_follow_the_methods_the_plugin_has():
     assert names(kept) == ["plain", "concept", "concept_gumbel", "mixture_of_inputs", "switch",
                            "switch_authors"]
     assert {rung.name: reason for rung, reason in skipped}.keys() == {
-        "discrete", "think_router", "multiplex"}
+        "discrete", "think_router", "multiplex", "selar", "think_router_entropy"}
     assert all("no method" in reason and "concept, mixture_of_inputs, switch" in reason
                for _, reason in skipped)
 
@@ -32,7 +32,8 @@ def test_rungs_follow_the_methods_the_plugin_has():
 def test_every_method_present_gives_the_whole_ladder_in_order_and_new_ones_at_the_end():
     kept, skipped = ablation.select_rungs(methods=ALL_METHODS + ("new_idea",))
     assert names(kept) == ["plain", "discrete", "concept", "concept_gumbel", "mixture_of_inputs",
-                           "switch", "switch_authors", "think_router", "multiplex", "new_idea"]
+                           "switch", "switch_authors", "think_router", "multiplex", "selar",
+                           "think_router_entropy", "new_idea"]
     assert skipped == []
     assert kept[-1].method == "new_idea"
 
@@ -78,6 +79,13 @@ def test_the_switch_authors_rung_runs_their_preset_beside_the_engines_switch():
     # An option the user sets in the shared settings wins over the preset's.
     mine = ablation.rung_params(by_name["switch_authors"], SoftThinkingParams(first_blend=0.3))
     assert mine.first_blend == 0.3 and mine.explicit_tokens == "math"
+
+
+def test_a_rung_sets_its_methods_own_parameters_over_the_shared_ones():
+    by_name = {rung.name: rung for rung in ablation.LADDER}
+    gated = ablation.rung_params(by_name["think_router_entropy"], SoftThinkingParams(max_topk=7))
+    assert (gated.method, gated.router_statistic, gated.tau, gated.max_topk) == ("think_router", "topk_entropy", 0.5, 7)
+    assert ablation.rung_params(by_name["think_router"], SoftThinkingParams()).router_statistic == "p_max"
 
 
 def test_a_method_the_plugin_lacks_is_a_settings_error_naming_the_rung():
@@ -154,7 +162,7 @@ def test_a_whole_ablation_against_a_stand_in(tmp_path, monkeypatch, capsys):
         ("switch", None, "authors")] * 3
     ladder = json.loads((out / "ladder.json").read_text())
     assert [rung["name"] for rung in ladder["skipped"]] == [
-        "discrete", "mixture_of_inputs", "think_router", "multiplex"]
+        "discrete", "mixture_of_inputs", "think_router", "multiplex", "selar", "think_router_entropy"]
     report = json.loads((out / "report.json").read_text())
     assert [c["baseline"] for c in report["comparisons"]] == ["plain"]
     rows = report["comparisons"][0]["rows"]

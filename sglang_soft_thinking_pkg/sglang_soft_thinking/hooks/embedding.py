@@ -46,6 +46,7 @@ import contextlib
 import logging
 
 from sglang_soft_thinking import faults, runtime
+from sglang_soft_thinking.registration import verify_hooks
 from sglang_soft_thinking.hooks.model_check import check_model, find_input_embedding, folds_into_shard
 from sglang_soft_thinking.hooks.results import soft_seeds
 from sglang_soft_thinking.mixing import ModuleMixer, ShardMixer, VocabShard, decode_inputs, extend_inputs
@@ -84,8 +85,6 @@ def _tp_size() -> int:
 
 
 def _before_init_graphs(model_runner, *args, **kwargs):
-    from sglang_soft_thinking.plugin import verify_hooks
-
     verify_hooks()
     rt = runtime.get()
     if getattr(model_runner, "is_draft_worker", False) or not model_runner.is_generation:

@@ -4,7 +4,7 @@ Two hooks, SGLang 0.5.23, on ``ServerArgs.resolve_once``, which every launcher
 (``launch_server``, ``Engine``) runs before it starts the scheduler processes: BEFORE (the
 options as given) and AFTER (as SGLang resolved them, read through its ``resolved_view``). An option that is switched on and
 listed in :data:`REFUSED` stops the start with a ``ValueError`` naming the option and the
-reason. AFTER also checks that every hook of the plugin is in place (plugin.verify_hooks). A plain request would be served fine in
+reason. AFTER also checks that every hook of the plugin is in place (registration.verify_hooks). A plain request would be served fine in
 those modes, but a soft-thinking one would silently get discrete decoding or another
 request's state, and the engine cannot tell in advance which requests will think.
 To run SGLang with such an option, start it without this plugin's hooks:
@@ -18,6 +18,7 @@ Deletable option by option, as each mode is made right and tested.
 
 from __future__ import annotations
 
+from sglang_soft_thinking.registration import verify_hooks
 
 
 TARGET = "sglang.srt.server_args.ServerArgs.resolve_once"
@@ -167,8 +168,6 @@ def refuse_resolved(server_args) -> None:
 
 
 def _after_resolve(result, server_args, *args, **kwargs):
-    from sglang_soft_thinking.plugin import verify_hooks
-
     verify_hooks()
     refuse_resolved(server_args)  # as resolved: SGLang may switch an option on for a model
     return result

@@ -25,7 +25,7 @@ from the thought, when thinking ends and what is written after it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar
+from typing import Callable, ClassVar, Protocol
 
 import torch
 from pydantic import BaseModel
@@ -33,13 +33,19 @@ from pydantic import BaseModel
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import STREAM_THINKING_SAMPLE, RowDraws, stream_uniforms
 
-if TYPE_CHECKING:
-    from sglang_soft_thinking.settings import RequestSettings
-
 # The streams of a method's extra thinking samples: sample j > 0 draws from stream
 # EXTRA_SAMPLE_STREAMS + j (sample 0 from STREAM_THINKING_SAMPLE). Below draws.STREAM_DIRICHLET
 # plus its Gamma streams, above every other stream.
 EXTRA_SAMPLE_STREAMS = 64
+
+
+class RowSettings(Protocol):
+    """What a method reads of one request's settings on the host (settings.RequestSettings
+    is one; methods do not import it: settings imports the methods)."""
+
+    max_topk: int
+
+    def value(self, name: str) -> int | float: ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,9 @@ class Thought:
     """What a method makes of one thinking step, per row."""
 
     ids: torch.Tensor  # [N, W] the next input's token ids
-    weights: torch.Tensor  # [N, W]: the next input is sum_i weights[i] * E[ids[i]]; sums to 1
+    # [N, W]: the next input is sum_i weights[i] * E[ids[i]], a weighted sum: the weights sum
+    # to 1 for every method here, but a weight may be negative (selar's push); zero past the support
+    weights: torch.Tensor
     token: torch.Tensor  # [N] the token written to the text
     discrete: torch.Tensor  # [N] bool: the next input is ``token`` itself (as is any one-hot input)
     end: torch.Tensor | None = None  # [N] bool: the method ends thinking now (``end_reason``)
@@ -178,7 +186,7 @@ class Method:
     accepts_noise: ClassVar[bool] = False
     end_reason: ClassVar[str | None] = None
 
-    def width(self, settings: "RequestSettings") -> int:
+    def width(self, settings: RowSettings) -> int:
         """Columns of the input the method feeds (the concept token's by default)."""
         return settings.max_topk
 

@@ -26,6 +26,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, Field, field_validator
 
+from sglang_soft_thinking.limits import max_topk_limit
 from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, widen
 
 
@@ -37,8 +38,6 @@ class MultiplexParams(BaseModel):
     @field_validator("width")
     @classmethod
     def _width_within_limit(cls, value: int) -> int:
-        from sglang_soft_thinking.params import max_topk_limit
-
         if value > max_topk_limit():
             raise ValueError(f"must be at most {max_topk_limit()} (the server's max_topk limit)")
         return value

@@ -14,19 +14,38 @@ discrete sample from the cut distribution (the request's ``top_k``, ``top_p`` an
 ``soft_thinking.min_p``), and the concept token of the request's ``max_topk``. The authors
 tuned ``tau`` per model and dataset on a grid from 0.4 to 0.9; the default, 0.6, lies
 inside it.
+
+The route is the shared gate (gate.py): ``router_statistic`` and ``router_polarity`` run
+the other rules with the same latent input, SeLaR's for one (``topk_entropy``, ``above``,
+over the ``router_topk`` most likely tokens). Their defaults are ThinkRouter's.
 """
 
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from sglang_soft_thinking import concept as C
+from sglang_soft_thinking import gate
+from sglang_soft_thinking.limits import max_topk_limit
 from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, one_hot_input
 
 
 class ThinkRouterParams(BaseModel):
-    # The confidence under which a step is discrete (p_max < tau), at or over which it is latent.
+    # The gate's threshold: with the defaults, the confidence under which a step is discrete
+    # (p_max < tau), at or over which it is latent.
     tau: float = Field(0.6, ge=0, le=1)
+    router_statistic: gate.Statistic = "p_max"
+    router_polarity: gate.Polarity = "above"
+    # The tokens whose normalised entropy the topk_entropy statistic reads.
+    router_topk: int = Field(3, ge=2)
+
+    @field_validator("router_topk")
+    @classmethod
+    def _topk_within_limit(cls, value: int) -> int:
+        if value > max_topk_limit():
+            raise ValueError(f"must be at most {max_topk_limit()} (the server's max_topk limit)")
+        return value
 
 
 class ThinkRouter(Method):
@@ -36,9 +55,20 @@ class ThinkRouter(Method):
     samples_while_thinking = True
     accepts_noise = True  # on its latent steps' concept tokens
 
+    def width(self, settings) -> int:
+        """The concept token's, and wide enough for the entropy gate's top-k to be fetched."""
+        if settings.value("router_statistic") == gate.TOPK_ENTROPY:
+            return max(settings.max_topk, settings.value("router_topk"))
+        return settings.max_topk
+
     def step(self, view: ThinkingView) -> Thought:
-        p_max = view.prefix.probs[:, 0]  # the sorted prefix's first: the step's largest probability
-        discrete = p_max < view.setting("tau")
+        probs = view.prefix.probs  # [N, F] the step's distribution, sorted descending
+        width = min(view.k_used, probs.shape[1])
+        keep = C.prefix_keep_mask(probs, view.setting("top_k"), view.setting("top_p"), view.setting("min_p"))
+        latent, _, _ = gate.decide(probs[:, :width], keep[:, :width], k=view.setting("router_topk"),
+                                   kind=view.setting("router_statistic"), threshold=view.setting("tau"),
+                                   polarity=view.setting("router_polarity"))
+        discrete = ~latent
         concept, sampled = view.concept(), view.sample()[:, 0]
         one_hot_ids, one_hot = one_hot_input(sampled, view.k_used)
         pick = discrete.unsqueeze(1)
