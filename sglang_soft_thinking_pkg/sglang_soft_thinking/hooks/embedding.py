@@ -83,6 +83,12 @@ def _tp_size() -> int:
     return get_tp_group().world_size
 
 
+def _tp_rank() -> int:
+    from sglang.srt.distributed import get_tp_group
+
+    return get_tp_group().rank_in_group
+
+
 def _before_init_graphs(model_runner, *args, **kwargs):
     from sglang_soft_thinking.plugin import verify_hooks
 
@@ -105,6 +111,8 @@ def install(module) -> None:
     rt.mixer = mixer_for(module)
     if folds_into_shard(module):
         rt.folded_embedding = module
+        # A rank's share is summed by the module's all-reduce: one rank puts vectors in.
+        rt.owns_vectors = _tp_rank() == 0
     else:
         module.register_forward_hook(_after_embedding)
 
@@ -176,7 +184,8 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         if plan is None:  # a batch SGLang built itself (graph capture)
             if rt.capturing_plain:  # the graph plain steps replay: no mixing at all
                 return embeddings
-            return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max)  # at full width
+            return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max,  # at full width
+                                 owns_vectors=rt.owns_vectors)
         if not plan.has_soft:
             return embeddings
         # Eager: only the soft rows, at the batch's widest input.
@@ -186,10 +195,11 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         skip_seed = faults.seed_of("skip_mix")
         skip = None if skip_seed is None else table.seed[soft_rows] == skip_seed
         mixed = decode_inputs(rt.mixer, embeddings.index_select(0, soft), table, soft_rows,
-                              plan.soft.k_used if not rt.batch_invariant else table.k_max, skip=skip)
+                              plan.soft.k_used if not rt.batch_invariant else table.k_max, skip=skip,
+                              owns_vectors=rt.owns_vectors)
         return embeddings.index_copy(0, soft, mixed)
     if plan is not None and plan.extend_inputs is not None:
-        mixed = extend_inputs(rt.mixer, embeddings, plan.extend_inputs)
+        mixed = extend_inputs(rt.mixer, embeddings, plan.extend_inputs, owns_vectors=rt.owns_vectors)
         plan.extend_applied = True
         return mixed
     return embeddings

@@ -22,6 +22,7 @@ REGISTRY: tuple[Method, ...] = (
     _method("think_router"),
     _method("multiplex"),
     _method("discrete"),
+    _method("latent"),
 )
 
 NAMES: tuple[str, ...] = tuple(method.name for method in REGISTRY)
