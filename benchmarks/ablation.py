@@ -71,6 +71,7 @@ LADDER = (
     Rung("switch", "switch", "SwiReasoning"),
     Rung("think_router", "think_router", "ThinkRouter"),
     Rung("multiplex", "multiplex", "Multiplex Thinking"),
+    Rung("latent", "latent", "LaTER: hidden-state vectors, then explicit thinking"),
 )
 # The rungs every other rung is compared with, when they run.
 BASELINES = ("plain", "discrete")

@@ -7,7 +7,7 @@ forward pass through a real KV cache. Computed here from the model's weights, in
 
 Per thinking step, from the last position's logits ``z`` and last-layer hidden state ``h``
 (transformers' last ``hidden_states`` entry, after the final norm: checked against the
-logits):
+logits); ``W_in`` holds the input rows as the model reads them (``token_embeddings``):
 
 - latent mode: the written token is ``argmax z``; the latent segment ends at this step
   (not the first) when the untempered entropy of ``z`` exceeds the threshold, when the last
@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+
+from .soft_thinking_reference import token_embeddings
 
 STOP_TEXT = ("\n\n", "</think>", "<|endoftext|>", "<|im_end|>")
 
@@ -43,8 +45,9 @@ class LatentResult:
 
 
 def realignment(model) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W_a [H, H], target norm), float64, from the model's own input and output matrices."""
-    w_in = model.get_input_embeddings().weight.double()
+    """(W_a [H, H], target norm), float64, from the model's own input and output matrices
+    (the input rows as the model reads them: a scaled lookup's scaled)."""
+    w_in = token_embeddings(model).double()
     w_out = model.get_output_embeddings().weight.double()
     gram = w_out.T @ w_out + 1e-5 * torch.eye(w_out.shape[1], dtype=torch.float64)
     return torch.linalg.solve(gram, w_out.T @ w_in), w_in.norm(dim=1).mean()
@@ -63,8 +66,9 @@ def run_reference_latent(model, tokenizer, prompt_ids: list[int], *, num_steps: 
     """``num_steps`` thinking steps; ``tokens``: step -> the token the engine sampled there
     (explicit steps); without one, the argmax."""
     w_a, target = realignment(model)
-    w_in = model.get_input_embeddings().weight  # [V, H]
-    unit_rows = w_in.double() / w_in.double().norm(dim=1, keepdim=True)
+    w_in = token_embeddings(model)  # [V, H]
+    # A zero row (a padding token's) is similar to nothing: cosine 0.
+    unit_rows = torch.nan_to_num(w_in.double() / w_in.double().norm(dim=1, keepdim=True), nan=0.0)
     vocab = model.config.vocab_size
     out = model(input_ids=torch.tensor([prompt_ids]), use_cache=True, output_hidden_states=True)
     result, latent, fed, written = LatentResult(), True, 0, []

@@ -101,6 +101,9 @@ def _before_init_graphs(model_runner, *args, **kwargs):
     rt.create_table(model_runner.req_to_token_pool.req_to_token.shape[0], model_runner.device)
     rt.batch_invariant = bool(getattr(model_runner.server_args, "enable_deterministic_inference", False))
     rt.tp_size = _tp_size()
+    # A rank's share of a folded lookup is summed by the module's all-reduce: one rank puts
+    # the vectors in (mixing.decode_inputs); any other module's output is whole already.
+    rt.owns_vectors = not folds_into_shard(module) or _tp_rank() == 0
     if rt.mixer is None:
         install(module)
 
@@ -111,8 +114,6 @@ def install(module) -> None:
     rt.mixer = mixer_for(module)
     if folds_into_shard(module):
         rt.folded_embedding = module
-        # A rank's share is summed by the module's all-reduce: one rank puts vectors in.
-        rt.owns_vectors = _tp_rank() == 0
     else:
         module.register_forward_hook(_after_embedding)
 
