@@ -26,7 +26,6 @@ from sglang_soft_thinking.plan import group_soft_rows
 from sglang_soft_thinking.records import RequestRecords, StepRecords
 from sglang_soft_thinking.resume import RecordsMismatch, resume
 from sglang_soft_thinking.step import soft_step
-from sglang_soft_thinking.sync_guard import no_host_sync
 from sglang_soft_thinking.table import SoftThinkingTable
 
 LATENT = method_id("latent")
@@ -217,25 +216,3 @@ def test_a_vector_step_is_recorded_and_traced_as_such_and_never_resumed():
     assert "kind" not in concept_entry[0]
     with pytest.raises(RecordsMismatch, match="hidden-state vectors"):
         resume(requests[0], records[0], [int(result.tokens[p0])])
-
-
-def test_a_latent_step_and_its_inputs_never_wait_for_the_device():
-    w_in, w_out = weights(7)
-    geometry = geometry_of(w_in, w_out)
-    requests = [request_settings(method=LATENT, max_topk=3, think_end_ids=[39], seed=1, max_latent_steps=2),
-                request_settings(method=CONCEPT, max_topk=3, think_end_ids=[39], seed=2)]
-    table = latent_table(requests)
-    soft = group_soft_rows([0, 1], requests, VOCAB)
-    order = torch.tensor(soft.index)
-    rows = torch.arange(2)
-    mixer = ShardMixer(w_in, VocabShard.whole(VOCAB))
-    vocab = vocabulary()
-    with torch.no_grad():
-        for step in range(4):
-            logits, hidden, plain = torch.randn(2, VOCAB), torch.randn(2, HIDDEN), torch.randn(2, HIDDEN)
-            with no_host_sync():
-                table.store_hidden(rows, hidden)
-                result = soft_step(table, order, logits[order], soft, torch.full((2,), 20 + step),
-                                   vocabulary=vocab, geometry=geometry)
-                StepRecords(result, soft.position_of())
-                decode_inputs(mixer, plain, table, rows, K_MAX)
