@@ -60,10 +60,6 @@ class LatentParams(BaseModel):
     stop_on_delimiter: bool = True
 
 
-def _squeezed(tokenizer, i: int) -> str:
-    return tokenizer.decode([i]).replace(" ", "")
-
-
 class Latent(Method):
     name = "latent"
     paper = "LaTER, arXiv 2605.07315 (Coconut inference with projection none)"
@@ -75,8 +71,9 @@ class Latent(Method):
 
     def token_sets(self, tokenizer) -> dict[str, list[int]]:
         stop, starts, ends = [], [], []
-        for i in range(len(tokenizer)):
-            text = _squeezed(tokenizer, i)
+        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])  # once, at the first request
+        for i, text in enumerate(texts):
+            text = text.replace(" ", "")
             if any(s in text for s in STOP_STRINGS):
                 stop.append(i)
             if text.startswith("\n"):
