@@ -21,6 +21,7 @@ logits); ``W_in`` holds the input rows as the model reads them (``token_embeddin
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -44,6 +45,7 @@ class LatentResult:
     steps: list[LatentStep] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=4)
 def realignment(model) -> tuple[torch.Tensor, torch.Tensor]:
     """(W_a [H, H], target norm), float64, from the model's own input and output matrices
     (the input rows as the model reads them: a scaled lookup's scaled)."""
@@ -65,10 +67,10 @@ def run_reference_latent(model, tokenizer, prompt_ids: list[int], *, num_steps: 
                          tokens: dict[int, int] | None = None) -> LatentResult:
     """``num_steps`` thinking steps; ``tokens``: step -> the token the engine sampled there
     (explicit steps); without one, the argmax."""
-    w_a, target = realignment(model)
+    w_a, target = realignment(model) if projection != "none" else (None, None)
     w_in = token_embeddings(model)  # [V, H]
     # A zero row (a padding token's) is similar to nothing: cosine 0.
-    unit_rows = torch.nan_to_num(w_in.double() / w_in.double().norm(dim=1, keepdim=True), nan=0.0)
+    unit_rows = torch.nan_to_num(w_in / w_in.norm(dim=1, keepdim=True), nan=0.0)
     vocab = model.config.vocab_size
     out = model(input_ids=torch.tensor([prompt_ids]), use_cache=True, output_hidden_states=True)
     result, latent, fed, written = LatentResult(), True, 0, []
@@ -88,7 +90,7 @@ def run_reference_latent(model, tokenizer, prompt_ids: list[int], *, num_steps: 
         if latent and not stop:
             h = hidden.double()
             v = h if projection == "none" else h @ w_a * (target / (h @ w_a).norm())
-            cosines = unit_rows @ (v / v.norm())
+            cosines = unit_rows @ (v / v.norm()).to(unit_rows.dtype)
             near = torch.topk(cosines, max_topk)
             result.steps.append(LatentStep(True, token, entropy, near.indices.tolist(), near.values.tolist()))
             fed += 1
