@@ -79,6 +79,7 @@ LADDER = (
     Rung("selar", "selar", "SeLaR: pushed top-3 mixtures when uncertain (normalised entropy >= 0.5)"),
     Rung("think_router_entropy", "think_router", "ThinkRouter's concept tokens behind SeLaR's gate "
          "(mix when the normalised top-3 entropy >= 0.5)", params=(("router_statistic", "topk_entropy"), ("tau", 0.5))),
+    Rung("latent", "latent", "LaTER: hidden-state vectors, then explicit thinking"),
 )
 # The rungs every other rung is compared with, when they run.
 BASELINES = ("plain", "discrete")

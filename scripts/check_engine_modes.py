@@ -15,7 +15,9 @@ mode's requests are compared with the reference, request by request:
   rounds differently, and the soft-input loop amplifies that a little); where a
   step's two top weights are nearly tied the written token may differ;
 * the output must differ from plain greedy decoding of the same prompt (else no concept
-  token was fed at all).
+  token was fed at all);
+* a ``latent`` request (it feeds hidden-state vectors) that SGLang retracts must be aborted
+  with the plugin's error saying its vectors cannot be re-prefilled; that counts as agreeing.
 
 It prints one verdict line per mode and a summary, and exits 0 when every mode agrees.
 ``--json FILE`` writes the per-request details. The functions here are also what the
@@ -48,6 +50,7 @@ PROMPTS = [
     "How many legs does a spider have?",
     "What is 12 times 7?",
     "Name a prime number greater than ten.",
+    "Name a planet with rings.",
 ]
 SOFT = {"max_topk": 5, "min_p": 0.001, "max_thinking_tokens": 16,
         "early_stopping_entropy_threshold": 0, "after_thinking": {"temperature": 0},
@@ -56,7 +59,8 @@ SOFT = {"max_topk": 5, "min_p": 0.001, "max_thinking_tokens": 16,
 # for each; every request has a seed, so a request draws alike alone and batched.
 METHODS = [{}, {"method": "mixture_of_inputs", "beta": 1.0}, {"method": "switch", "window_size": 2},
            {"method": "think_router", "tau": 0.5}, {"method": "multiplex", "width": 3},
-           {"method": "discrete"}, {"method": "selar", "selar_threshold": 0.3}]
+           {"method": "discrete"}, {"method": "selar", "selar_threshold": 0.3},
+           {"method": "latent", "max_latent_steps": 6}]
 MAX_NEW_TOKENS = 24
 
 
@@ -119,6 +123,8 @@ async def generate(base_url: str, bodies: list[dict], together: bool) -> list[di
     async with httpx.AsyncClient(base_url=base_url, timeout=900) as client:
         async def one(body):
             response = await client.post("/generate", json=body)
+            if response.status_code != 200 and VECTOR_RESUME_REFUSED in response.text:
+                return {"output_ids": [], "meta_info": {"finish_reason": {"type": "abort", "message": response.text}}}
             response.raise_for_status()
             return response.json()
 
@@ -130,10 +136,21 @@ async def generate(base_url: str, bodies: list[dict], together: bool) -> list[di
 # --- comparison ----------------------------------------------------------------------
 
 def trace_of(output: dict) -> list[dict]:
-    """The thinking steps of a ``/generate`` output, as ``{"ids", "weights", "entropy"}``."""
+    """The thinking steps of a ``/generate`` output, as ``{"ids", "weights", "entropy"}``
+    (and ``"vector": True`` for a step that fed a vector: its weights are cosines)."""
     records = output["meta_info"].get("soft_thinking") or []
-    return [{"ids": r[2], "weights": r[3], "entropy": r[1]} for r in records
-            if r is not None and r[0] == "think"]
+    return [{"ids": r[2], "weights": r[3], "entropy": r[1], "vector": len(r) > 5 and r[5] == "vector"}
+            for r in records if r is not None and r[0] == "think"]
+
+
+# A request whose method feeds vectors is refused re-prefill after a retraction (resume.py).
+VECTOR_RESUME_REFUSED = "feeds hidden-state vectors, which a re-prefill"
+
+
+def refused_resume(output: dict) -> bool:
+    """Whether SGLang retracted the request and the plugin aborted it, as it must, for the
+    vectors it fed cannot be rebuilt."""
+    return VECTOR_RESUME_REFUSED in json.dumps(output["meta_info"].get("finish_reason"))
 
 
 def kinds_of(output: dict) -> list[str | None]:
@@ -161,6 +178,10 @@ def trace_mismatches(ours: list[dict], reference: list[dict]) -> list[str]:
                 problems.append(f"step {step}: token {token} weight differs by {diff:.4f}")
         if abs(mine["entropy"] - ref["entropy"]) > atol:
             problems.append(f"step {step}: entropy {mine['entropy']:.4f}, reference {ref['entropy']:.4f}")
+        if mine.get("vector") or ref.get("vector"):  # cosines of the nearest tokens
+            if mine.get("vector") != ref.get("vector"):
+                problems.append(f"step {step}: a vector step on one side only")
+            continue
         # Sorted by weight after ids[0] (the mixture of inputs puts its sampled token first).
         if mine["weights"][1:] != sorted(mine["weights"][1:], reverse=True) or not math.isclose(
                 sum(mine["weights"]), 1.0, abs_tol=1e-3):
@@ -171,6 +192,8 @@ def trace_mismatches(ours: list[dict], reference: list[dict]) -> list[str]:
 def output_mismatches(output: dict, reference: dict, plain: dict | None = None) -> list[str]:
     """Everything in which one soft request's output disagrees with the reference."""
     problems = []
+    if refused_resume(output):
+        return problems  # refused loudly, as designed: nothing served plainly
     if kinds_of(output) != kinds_of(reference):
         problems.append(f"kinds {kinds_of(output)} != reference {kinds_of(reference)}")
     problems += trace_mismatches(trace_of(output), trace_of(reference))

@@ -111,10 +111,17 @@ Mixer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def decode_inputs(mix: Mixer, plain: torch.Tensor, table: SoftThinkingTable,
-                  rows: torch.Tensor, k: int, skip: torch.Tensor | None = None) -> torch.Tensor:
+                  rows: torch.Tensor, k: int, skip: torch.Tensor | None = None,
+                  owns_vectors: bool = True) -> torch.Tensor:
     """A decode batch's input embeddings: a row whose request fed back a concept token
-    takes its mixture, every other row keeps ``plain`` (its token's embedding). The rows'
-    marks say they were mixed (the sampler checks them, table.missed_inputs).
+    takes its mixture, or its vector for a method that feeds vectors (chosen per row by
+    ``torch.where``, no branch), every other row keeps ``plain`` (its token's embedding).
+    The rows' marks say they were mixed (the sampler checks them, table.missed_inputs).
+
+    ``owns_vectors``: whether this output carries the vectors. A rank's share of a
+    vocabulary-parallel embedding is summed over the ranks by the module's all-reduce, and
+    a vector is whole on every rank (the hidden state it comes from is): one rank (0) puts
+    it in, the others zero, so the all-reduce counts it once and no collective is added.
 
     plain [B, H]; rows [B] (request rows); k: columns of the concept tokens to mix
     (the table's full width in a captured graph; zero weights past a request's own).
@@ -124,12 +131,21 @@ def decode_inputs(mix: Mixer, plain: torch.Tensor, table: SoftThinkingTable,
     if skip is not None:
         use = use & ~skip
     table.mark_mixed(rows, use)
-    return torch.where(use.unsqueeze(1), mix(ids, weights).to(plain.dtype), plain)
+    mixed = torch.where(use.unsqueeze(1), mix(ids, weights).to(plain.dtype), plain)
+    if table.vectors is None:
+        return mixed
+    feeds, vectors = table.vector_inputs(rows)  # [B], [B, H]
+    vectors = vectors.to(plain.dtype) if owns_vectors else torch.zeros_like(plain)
+    return torch.where((use & feeds).unsqueeze(1), vectors, mixed)
 
 
-def extend_inputs(mix: Mixer, plain: torch.Tensor, extend: ExtendInputs) -> torch.Tensor:
+def extend_inputs(mix: Mixer, plain: torch.Tensor, extend: ExtendInputs, owns_vectors: bool = True) -> torch.Tensor:
     """An extend batch's input embeddings with ``extend.positions`` replaced by concept
-    tokens where ``extend.use`` is set. plain [T, H] over the batch's flattened tokens."""
+    tokens where ``extend.use`` is set (by vectors where ``extend.vector`` is also set; see
+    :func:`decode_inputs` for ``owns_vectors``). plain [T, H] over the batch's flattened tokens."""
     current = plain.index_select(0, extend.positions)  # [N, H]
     mixed = mix(extend.ids, extend.weights).to(plain.dtype)
+    if extend.vector is not None:
+        vectors = extend.vectors.to(plain.dtype) if owns_vectors else torch.zeros_like(mixed)
+        mixed = torch.where(extend.vector.unsqueeze(1), vectors, mixed)
     return plain.index_copy(0, extend.positions, torch.where(extend.use.unsqueeze(1), mixed, current))

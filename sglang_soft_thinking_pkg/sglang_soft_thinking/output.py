@@ -16,7 +16,10 @@ requests without soft thinking, else a tuple ``(kind, entropy, ids, weights, pen
   sorted by weight (the mixture of inputs puts its sampled token first; a discrete step is
   its token with weight 1), when the request asked for ``return_trace`` (else None);
 * ``pending`` -- for a thinking step, how many of the last tokens (this one included) are
-  the start of the think-end string: they are markup if the next tokens complete it.
+  the start of the think-end string: they are markup if the next tokens complete it;
+* a sixth element, ``"vector"``, only on a thinking step whose input was a vector (a method
+  of the vector input kind, methods/base.py): its ``ids`` / ``weights`` are then the tokens
+  whose input embeddings are nearest to that vector and their cosine similarities.
 
 The kinds say which tokens are reasoning and which the answer: the server splits a chat
 choice's text by them, token by token, as they stream.
@@ -33,6 +36,7 @@ THINK, THINK_END, COLD_STOP, BUDGET, ANSWER, ERROR = "think", "think_end", "cold
 # Think-end tokens the engine wrote, by why it ended thinking.
 FORCED_KINDS = (COLD_STOP, *(m.end_reason for m in REGISTRY if m.end_reason), BUDGET)
 STEP_KINDS = (THINK, THINK_END)  # records of a thinking step (entropy, input)
+VECTOR = "vector"  # the input kind a record names when it is not a mixture
 
 
 @dataclass
@@ -83,8 +87,17 @@ def trace_entries(records: list, output_ids: list[int] | None = None) -> list[di
     for position, r in enumerate(records):
         if r is None or r[0] not in STEP_KINDS or r[2] is None:
             continue
-        entry = {"ids": list(r[2]), "weights": list(r[3]), "entropy": r[1]}
+        entry = _trace_entry(r)
         if output_ids is not None and position < len(output_ids):
             entry["token"] = int(output_ids[position])
         entries.append(entry)
     return entries
+
+
+def _trace_entry(record: tuple) -> dict:
+    """A thinking step's trace entry; a vector step's says so (``"kind": "vector"``): its ids
+    and weights are the nearest tokens and their cosine similarities."""
+    entry = {"ids": list(record[2]), "weights": list(record[3]), "entropy": record[1]}
+    if len(record) > 5 and record[5] == VECTOR:
+        entry["kind"] = VECTOR
+    return entry

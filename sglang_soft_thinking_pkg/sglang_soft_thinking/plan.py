@@ -40,6 +40,9 @@ class ExtendInputs:
     ids: torch.Tensor  # [N, K]
     weights: torch.Tensor  # [N, K]
     use: torch.Tensor  # [N] bool
+    # The decode rows of a mixed batch whose method feeds vectors: their vectors (table.py).
+    vector: torch.Tensor | None = None  # [N] bool
+    vectors: torch.Tensor | None = None  # [N, H]
 
 
 @dataclass

@@ -61,6 +61,7 @@ def _register_all(registry, hook_type) -> None:
         decode_graphs,
         embedding,
         handshake,
+        hidden,
         prefix_cache,
         requests,
         results,
@@ -82,7 +83,7 @@ def _register_all(registry, hook_type) -> None:
         # These hooks must be in place as much as the full set: check them at start-up.
         registry.register(server_args.TARGET, _refuse_start, hook_type.AFTER)
         return
-    for seam in (server_args, requests, batch, embedding, decode_graphs, sampler, prefix_cache, results):
+    for seam in (server_args, requests, batch, embedding, hidden, decode_graphs, sampler, prefix_cache, results):
         seam.register(registry, hook_type)
     handshake.register(registry, hook_type, None)
 

@@ -29,7 +29,7 @@ import torch
 from sglang_soft_thinking import faults
 from sglang_soft_thinking.agreement import FLAG_DRIFT, FLAG_FAULT, FLAG_INPUT
 from sglang_soft_thinking.methods import REGISTRY
-from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, ERROR, THINK, THINK_END
+from sglang_soft_thinking.output import ANSWER, BUDGET, COLD_STOP, ERROR, THINK, THINK_END, VECTOR
 from sglang_soft_thinking.phases import (
     KIND_ANSWER, KIND_BUDGET, KIND_COLD_STOP, KIND_ERROR_DRIFT, KIND_ERROR_INPUT, KIND_METHOD_END, KIND_THINK,
     KIND_THINK_END,
@@ -80,11 +80,13 @@ class _HostStep:
         self.kinds = packed[:, 0].astype(np.int64).tolist()
         self.pending = packed[:, 1].astype(np.int64).tolist()
         self.entropy = packed[:, 2].tolist()
-        self.snapshot = packed[:, 3:3 + _SNAPSHOT].tolist()
-        ids = np.ascontiguousarray(packed[:, 3 + _SNAPSHOT:3 + _SNAPSHOT + k])  # int32 bits
-        weights = np.ascontiguousarray(packed[:, 3 + _SNAPSHOT + k:])
+        self.vector = (packed[:, 3] > 0).tolist()  # the step's input was a vector (ids, weights: its trace)
+        self.snapshot = packed[:, 4:4 + _SNAPSHOT].tolist()
+        ids = np.ascontiguousarray(packed[:, 4 + _SNAPSHOT:4 + _SNAPSHOT + k])  # int32 bits
+        weights = np.ascontiguousarray(packed[:, 4 + _SNAPSHOT + k:])
         # Zero weights come last (unused columns, dropped candidates); a weight may be
-        # negative (selar's push away from its top-1 token), so the support is the nonzero ones.
+        # negative (selar's push away from its top-1 token; a vector step's cosine), so the
+        # support is the nonzero ones.
         nonzero = weights != 0
         self.support = np.where(nonzero.any(axis=1), k - np.argmax(nonzero[:, ::-1], axis=1), 0).tolist()
         self.row_bytes = 4 * k
@@ -116,8 +118,11 @@ class StepRecords:
         self._copy = self._width = None
         if result is not None:
             k = result.ids.shape[1]
+            vector = (result.vector if result.vector is not None
+                      else torch.zeros_like(result.kinds, dtype=torch.bool))
             packed = torch.cat([result.kinds.float().unsqueeze(1), result.pending.float().unsqueeze(1),
-                                result.entropy.float().unsqueeze(1), result.snapshot.float(),
+                                result.entropy.float().unsqueeze(1), vector.float().unsqueeze(1),
+                                result.snapshot.float(),
                                 result.ids.int().view(torch.float32), result.weights.float()], dim=1)  # one copy
             self._copy, self._width = HostCopy(packed), k
         self._host: _HostStep | None = None
@@ -173,6 +178,7 @@ class RequestRecords:
         self._widths = array("B")  # per thinking step: the candidates in its input (wider if need be)
         self._ids, self._weights = array("i"), array("f")  # the steps' inputs, one after another
         self._entropy, self._pending = array("f"), bytearray()  # per thinking step, where for_server
+        self._vector = bytearray()  # per thinking step, where for_server: 1 when its input was a vector
         # The last two thinking steps: (token index, entropy, the row's progress after it).
         self._kept: tuple = (None, None)
         self._cursor = (0, 0, 0)  # a token's index, the steps before it, the input values before it
@@ -199,6 +205,7 @@ class RequestRecords:
         if self.for_server:
             self._entropy.append(step.entropy[p])
             self._pending.append(step.pending[p])
+            self._vector.append(int(step.vector[p]))
         self._kept = (self._kept[-1], (len(self._kinds) - 1, step.entropy[p], step.snapshot[p]))
 
     def __len__(self) -> int:
@@ -259,6 +266,8 @@ class RequestRecords:
         if self.traced:
             end = offset + self._widths[step]
             ids, weights = self._ids[offset:end].tolist(), self._weights[offset:end].tolist()
+        if self._vector[step]:  # a sixth element only for a vector step (output.py)
+            return KIND_NAMES[code], self._entropy[step], ids, weights, self._pending[step], VECTOR
         return KIND_NAMES[code], self._entropy[step], ids, weights, self._pending[step]
 
     def __getitem__(self, index):

@@ -20,7 +20,10 @@ rank that sends outputs keeps).
 It also says which output tokens were fed back as concept tokens (a thinking step whose
 input is more than its written token alone), so that the re-prefill rebuilds those positions
 from their ids and weights rather than from the written token; it reads them from the
-records when asked, so a resumed request holds nothing more per token. No SGLang import.
+records when asked, so a resumed request holds nothing more per token. A request whose
+method feeds vectors (methods/latent.py) is not resumed: each of its inputs is computed from
+the hidden state of the position before it, so no single re-prefill can rebuild them, and
+the records do not keep them; it is refused with an error that says so. No SGLang import.
 """
 
 from __future__ import annotations
@@ -154,6 +157,10 @@ def resume(settings: RequestSettings, records: RequestRecords | None, output_ids
            replay_all: bool = False) -> Resumed:
     """The request's state after ``output_ids``, from its ``records`` (one per output token)."""
     records = records if isinstance(records, RequestRecords) else RequestRecords()
+    if settings.method_object.input_kind == "vector" and len(output_ids) > 0:
+        raise RecordsMismatch(f"method {settings.method_object.name!r} feeds hidden-state vectors, which a "
+                              "re-prefill after a retraction cannot rebuild (each comes from the step before "
+                              "it); the request is aborted rather than resumed with other inputs")
     if len(records) != len(output_ids):
         raise RecordsMismatch(f"{len(records)} soft-thinking records for {len(output_ids)} output tokens")
     replay = _Replay(settings)

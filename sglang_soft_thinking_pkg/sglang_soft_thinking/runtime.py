@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sglang_soft_thinking.methods import REGISTRY
-from sglang_soft_thinking.methods.base import Vocabulary, vocabulary_of
+from sglang_soft_thinking.methods.base import Geometry, Vocabulary, vocabulary_of
 from sglang_soft_thinking.mixing import Mixer
 from sglang_soft_thinking.params import max_topk_limit
 from sglang_soft_thinking.table import SoftThinkingTable
@@ -50,6 +50,12 @@ class Runtime:
     # SGLang's deterministic mode: every row's step computed at sizes of its own (plan.py).
     batch_invariant: bool = False
     vocabulary: Vocabulary | None = None  # the model's tokens some methods need (methods/base.py)
+    # The model's embedding geometry for methods that feed vectors (hooks/hidden.py); why
+    # it could not be computed, if it could not (such requests are then refused).
+    geometry: Geometry | None = None
+    geometry_error: str | None = None
+    # Whether this rank's embedding output carries the vector inputs (mixing.decode_inputs).
+    owns_vectors: bool = True
 
     def ensure_vocabulary(self, tokenizer) -> None:
         if self.vocabulary is None and self.table is not None and tokenizer is not None:

@@ -32,7 +32,8 @@ def _layout() -> tuple[dict[str, tuple[torch.dtype, int, int]], dict[str, int | 
     """name -> (block dtype, first index, width), defaults, and the two blocks' widths."""
     columns = [Column("is_soft", INT, 0), *SETTINGS_COLUMNS, Column("end_len", INT, 0),
                *(Column(name, INT, 0) for name in _PHASE_NAMES),
-               Column("has_concept", INT, 0), Column("input_mixed", INT, 0)]
+               Column("has_concept", INT, 0), Column("input_mixed", INT, 0),
+               Column("wants_hidden", INT, 0), Column("feeds_vector", INT, 0)]
     for method in REGISTRY:
         columns += [Column(state_column_name(method, c), c.dtype, c.initial) for c in method.state]
     where, defaults, width = {}, {}, {INT: 0, FLOAT: 0}
@@ -112,6 +113,18 @@ class SoftThinkingTable:
         self.concept_ids = torch.zeros(num_rows, k_max, dtype=INT, device=self.device)
         self.concept_weights = torch.zeros(num_rows, k_max, dtype=FLOAT, device=self.device)
         self._all = RowBlock(self.ints, self.floats)
+        # The vector input kind (DESIGN §4 "Input kinds"), allocated by ensure_vectors once the
+        # model's width is known: each row's last final-norm hidden state (written by the
+        # logits hook for rows whose method feeds vectors) and the vector fed next.
+        self.hidden: torch.Tensor | None = None  # [R, H] float32
+        self.vectors: torch.Tensor | None = None  # [R, H] float32
+
+    def ensure_vectors(self, hidden_size: int) -> None:
+        """Allocate the vector buffers (static: a captured graph reads and writes them)."""
+        if self.hidden is None:
+            rows = self.ints.shape[0]
+            self.hidden = torch.zeros(rows, hidden_size, dtype=FLOAT, device=self.device)
+            self.vectors = torch.zeros(rows, hidden_size, dtype=FLOAT, device=self.device)
 
     def __getattr__(self, name: str) -> torch.Tensor:
         """A column of every row, by name (a view: writing it writes the table)."""
@@ -147,6 +160,24 @@ class SoftThinkingTable:
         self.floats[index] = floats
         self.concept_ids[index] = 0
         self.concept_weights[index] = 0.0
+        if self.vectors is not None:
+            self.vectors[index] = 0.0
+
+    def store_hidden(self, rows: torch.Tensor, hidden: torch.Tensor) -> None:
+        """Keep the step's final-norm hidden states [B, H] of the rows whose method feeds
+        vectors; other rows keep what they hold. Device ops only, no branch on values."""
+        if self.hidden is None:
+            return
+        wanted = ((self.is_soft[rows] > 0) & (self.wants_hidden[rows] > 0)).unsqueeze(1)
+        self.hidden[rows] = torch.where(wanted, hidden.to(FLOAT), self.hidden[rows])
+
+    def vector_inputs(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Which rows feed a vector next ([B] bool; a subset of concept_inputs' ``use``) and
+        the vectors [B, H] (zeros when the table has no vector buffers)."""
+        feeds = (self.is_soft[rows] > 0) & (self.has_concept[rows] > 0) & (self.feeds_vector[rows] > 0)
+        if self.vectors is None:
+            return torch.zeros_like(feeds), torch.zeros(rows.shape[0], 1, dtype=FLOAT, device=self.device)
+        return feeds, self.vectors[rows]
 
     def concept_inputs(self, rows: torch.Tensor, k: int | None = None):
         """Which rows take a concept token as their next input, and its first ``k`` ids and
@@ -184,6 +215,7 @@ def _row_values(settings: RequestSettings | None, state: RowState | None) -> dic
     if settings is not None:
         values.update(settings.column_values())
         values["is_soft"] = 1
+        values["wants_hidden"] = int(settings.method_object.input_kind == "vector")
         ends = list(settings.think_end_ids)
         values["end_len"] = len(ends)
         values.update({f"end_ids[{i}]": t for i, t in enumerate(ends)})

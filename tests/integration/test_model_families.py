@@ -51,6 +51,7 @@ from tests.reference.soft_thinking_reference import (
     token_embeddings,
 )
 from tests.reference.discrete_reference import run_reference_discrete
+from tests.reference.latent_reference import run_reference_latent
 from tests.reference.multiplex_reference import run_reference_multiplex
 from tests.reference.switch_reference import run_reference_switch
 from tests.reference.selar_reference import run_reference_selar
@@ -219,10 +220,32 @@ def check_selar(client, model, tokenizer, prompt_ids) -> None:
     compare_selar(trace, ref, threshold, lambda step: 0.01)
 
 
+def check_latent(client, model, tokenizer, prompt_ids) -> None:
+    # Both projections; four vectors, then explicit steps (their sampled tokens given to the reference).
+    for projection in ("ridge", "none"):
+        soft = {"method": "latent", "projection": projection, "max_latent_steps": 4, "max_topk": MAX_TOPK,
+                "min_p": 0.0, "latent_entropy_threshold": 100.0}
+        trace = complete(client, soft, seed=5)["soft_thinking"]["trace"]
+        ref = run_reference_latent(model, tokenizer, prompt_ids, num_steps=NUM_STEPS, temperature=TEMPERATURE,
+                                   projection=projection, latent_entropy_threshold=100.0, max_latent_steps=4,
+                                   max_topk=MAX_TOPK,
+                                   tokens={s: e["ids"][0] for s, e in enumerate(trace) if e.get("kind") != "vector"})
+        assert [e.get("kind") == "vector" for e in trace] == [s.vector for s in ref.steps], projection
+        assert ref.steps[0].vector and not ref.steps[-1].vector
+        for step, (ours, want) in enumerate(zip(trace, ref.steps)):
+            context = f"{projection} step {step}: {ours} vs {want}"
+            assert abs(ours["entropy"] - want.entropy) <= 0.01, context
+            if want.vector:
+                assert ours["ids"][0] == want.ids[0], context
+                assert all(abs(a - b) <= 0.01 for a, b in zip(ours["weights"], want.similarities)), context
+            else:
+                assert ours["ids"] == [want.token], context
+
+
 # Every method with an independent reference; a method added to METHODS joins once it has one.
 CHECKS = {"concept": check_concept, "mixture_of_inputs": check_mixture, "switch": check_switch,
           "think_router": check_think_router, "multiplex": check_multiplex, "discrete": check_discrete,
-          "selar": check_selar}
+          "selar": check_selar, "latent": check_latent}
 
 
 @pytest.mark.parametrize("method", [method for method in METHODS if method in CHECKS])

@@ -1,4 +1,4 @@
-"""think_router, multiplex, discrete and selar through the real server, each against its own
+"""think_router, multiplex, discrete, selar and latent through the real server, each against its own
 independent transformers reference (tests/reference/), float32 like the concept method's test.
 The references are driven by the engine's sampled tokens (teacher forcing) and recompute
 everything else: the routes, the merged inputs, the entropies."""
@@ -9,6 +9,7 @@ import pytest
 
 from tests.integration.test_soft_thinking import QUESTION, chat_prompt_ids, soft_chat
 from tests.reference.discrete_reference import run_reference_discrete
+from tests.reference.latent_reference import run_reference_latent
 from tests.reference.multiplex_reference import draw_counts, run_reference_multiplex
 from tests.reference.selar_reference import run_reference_selar
 from tests.reference.soft_thinking_reference import load_reference_model
@@ -130,3 +131,36 @@ def test_selar_mixes_its_uncertain_steps_like_the_reference(openai_client, model
     assert {step.discrete for step in reference.steps} == {True, False}, "both routes were taken"
     assert any(w < 0 for step in trace for w in step["weights"]) or all(
         step.weights[0] >= 0 for step in reference.steps), "a negative top-1 weight reaches the trace"
+
+
+@pytest.mark.parametrize("projection", ["ridge", "none"])
+def test_latent_feeds_hidden_state_vectors_like_the_reference(openai_client, model_name, tokenizer, reference_model,
+                                                              projection):
+    """The vector input kind end to end: each latent step's input is the step's own final-norm
+    hidden state (mapped by W_a and rescaled, or as it is), its trace the nearest tokens by
+    cosine; the segment ends by the authors' rule and thinking goes on explicitly."""
+    temperature, max_topk = 0.8, 5
+    body = soft_chat(openai_client, model_name, temperature=temperature, max_tokens=STEPS, ignore_eos=True, seed=5,
+                     soft={"early_stopping_entropy_threshold": 0, "max_thinking_tokens": STEPS, "min_p": 0.0,
+                           "return_trace": True, "method": "latent", "projection": projection,
+                           "max_latent_steps": 6, "max_topk": max_topk})
+    trace = body["choices"][0]["soft_thinking"]["trace"]
+    assert len(trace) == STEPS
+    reference = run_reference_latent(
+        reference_model, tokenizer, chat_prompt_ids(tokenizer, QUESTION), num_steps=STEPS, temperature=temperature,
+        projection=projection, max_latent_steps=6, max_topk=max_topk,
+        tokens={step: entry["ids"][0] for step, entry in enumerate(trace) if entry.get("kind") != "vector"})
+    for step, (ours, ref) in enumerate(zip(trace, reference.steps)):
+        context = f"step {step}: {ours} vs reference {ref}"
+        assert (ours.get("kind") == "vector") == ref.vector, context
+        assert abs(ours["entropy"] - ref.entropy) <= atol(step), context
+        if not ref.vector:
+            assert ours["ids"] == [ref.token] and ours["weights"] == [1.0], context
+            continue
+        assert ours["ids"][0] == ref.ids[0], context
+        for mine, theirs in zip(ours["weights"], ref.similarities):
+            assert abs(mine - theirs) <= atol(step), context
+    kinds = [step.vector for step in reference.steps]
+    assert kinds[0] and not kinds[-1], "latent first, explicit after the segment ends"
+    text = tokenizer.decode([step.token for step in reference.steps], skip_special_tokens=True)
+    assert body["choices"][0]["message"]["reasoning_content"].strip() == text.strip()

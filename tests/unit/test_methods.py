@@ -7,6 +7,7 @@ from request_settings import request_settings
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.draws import STREAM_THINKING_SAMPLE, RowDraws
+from sglang_soft_thinking.geometry import build_geometry
 from sglang_soft_thinking.methods import NAMES, method_id
 from sglang_soft_thinking.methods.base import EXTRA_SAMPLE_STREAMS
 from sglang_soft_thinking.phases import KIND_THINK
@@ -14,7 +15,7 @@ from sglang_soft_thinking.plan import group_soft_rows
 from sglang_soft_thinking.step import soft_step
 from sglang_soft_thinking.table import SoftThinkingTable
 
-VOCAB, K_MAX = 40, 8
+VOCAB, K_MAX, HIDDEN = 40, 8, 6
 THINK_ROUTER, MULTIPLEX, DISCRETE = method_id("think_router"), method_id("multiplex"), method_id("discrete")
 
 
@@ -30,13 +31,21 @@ def thinking_sample(logits, s, position: int, stream: int = STREAM_THINKING_SAMP
                            min_p=torch.tensor([s.min_p]), fetch_k=VOCAB, draws=draws, stream=stream).item()
 
 
-def run_step(requests, logits, position=11):
+def run_step(requests, logits, position=11, hidden=None):
+    """One step of ``requests``; with ``hidden`` ([N, HIDDEN], the rows' final hidden
+    states) the table also serves methods that feed vectors, over a random embedding."""
     rows = list(range(len(requests)))
     table = SoftThinkingTable(len(rows), K_MAX, "cpu")
+    geometry = None
+    if hidden is not None:
+        table.ensure_vectors(HIDDEN)
+        table.store_hidden(torch.arange(len(rows)), hidden)
+        w_in, w_out = torch.randn(2, VOCAB, HIDDEN, generator=torch.Generator().manual_seed(3))
+        geometry = build_geometry(lambda ids: w_in[ids], w_out, w_in, VOCAB)
     table.admit(rows, requests)
     soft = group_soft_rows(rows, requests, VOCAB)
     order = torch.tensor(soft.index)
-    result = soft_step(table, order, logits[order], soft, torch.full((len(rows),), position))
+    result = soft_step(table, order, logits[order], soft, torch.full((len(rows),), position), geometry=geometry)
     return table, {row: place for place, row in enumerate(soft.index)}, result
 
 
@@ -115,10 +124,11 @@ def test_every_method_shares_one_step_with_the_others():
     """One request of every method in one batch gives what each gives alone."""
     torch.manual_seed(6)
     logits = 2 * torch.randn(len(NAMES), VOCAB)
+    hidden = torch.randn(len(NAMES), HIDDEN)
     requests = [settings(40 + m, method=m, max_topk=4, temperature=0.9) for m in range(len(NAMES))]
-    _, place, together = run_step(requests, logits)
+    _, place, together = run_step(requests, logits, hidden=hidden)
     for row, s in enumerate(requests):
-        _, _, alone = run_step([s], logits[row:row + 1])
+        _, _, alone = run_step([s], logits[row:row + 1], hidden=hidden[row:row + 1])
         width = alone.weights.shape[1]
         assert together.tokens[place[row]] == alone.tokens[0]
         torch.testing.assert_close(together.weights[place[row], :width], alone.weights[0])

@@ -115,6 +115,47 @@ def test_mixing_never_waits_for_the_device():
             extend_inputs(mix, torch.randn(5, HIDDEN), extend)
 
 
+def test_the_vector_input_kind_never_waits_for_the_device():
+    """The latent method's rows beside a concept row: the logits hook keeping the hidden
+    states (hooks/hidden.py, as in a decode batch), the step, its records, the next inputs."""
+    from sglang_soft_thinking import runtime
+    from sglang_soft_thinking.geometry import build_geometry
+    from sglang_soft_thinking.hooks.hidden import _after_pruned_states
+    from sglang_soft_thinking.methods.base import Vocabulary
+
+    torch.manual_seed(0)
+    weight = torch.randn(VOCAB, HIDDEN)
+    geometry = build_geometry(lambda ids: weight[ids], torch.randn(VOCAB, HIDDEN), weight, VOCAB)
+    vocabulary = Vocabulary(masks={name: torch.rand(VOCAB) < 0.1
+                                   for name in ("latent_stop", "newline_start", "newline_end")})
+    latent = method_id("latent")
+    requests = [request_settings(method=latent, max_topk=3, seed=1, think_end_ids=[VOCAB - 1], max_latent_steps=2),
+                request_settings(method=latent, max_topk=4, seed=2, think_end_ids=[VOCAB - 1], projection="none"),
+                request_settings(method=CONCEPT, max_topk=3, seed=3, think_end_ids=[VOCAB - 1])]
+    table = SoftThinkingTable(len(requests), K_MAX, "cpu")
+    table.ensure_vectors(HIDDEN)
+    table.admit([0, 1, 2], requests)
+    soft = group_soft_rows([0, 1, 2], requests, VOCAB)
+    order, rows = torch.tensor(soft.index), torch.arange(3)
+    mixer = ShardMixer(weight, VocabShard.whole(VOCAB))
+    rt = runtime.get()
+    saved = (rt.table, rt.forward_batch)
+    rt.table = table
+    rt.forward_batch = SimpleNamespace(req_pool_indices=rows)  # a batch SGLang built itself: no plan
+    try:
+        with torch.no_grad():
+            for step in range(4):
+                hidden, plain = torch.randn(3, HIDDEN), torch.randn(3, HIDDEN)
+                with no_host_sync():
+                    _after_pruned_states((hidden, None, None, torch.tensor([0, 1, 2]), None, []), None, hidden)
+                    result = soft_step(table, order, torch.randn(3, VOCAB)[order], soft,
+                                       torch.full((3,), 20 + step), vocabulary=vocabulary, geometry=geometry)
+                    StepRecords(result, soft.position_of())
+                    decode_inputs(mixer, plain, table, rows, K_MAX)
+    finally:
+        rt.table, rt.forward_batch = saved
+
+
 def fake_request(i: int, settings, output_ids=(), seed=None):
     sampling = SimpleNamespace(sampling_seed=seed, top_k=C.TOP_K_ALL, top_p=1.0, min_p=0.0, custom_params=None)
     req = SimpleNamespace(rid=f"r{i}", output_ids=list(output_ids), origin_input_ids=[1, 2, 3, 4],

@@ -31,7 +31,7 @@ def test_defaults_follow_the_design():
     ({"max_thinking_tokens": -1}, "soft_thinking.max_thinking_tokens"),
     ({"think_end_str": ""}, "soft_thinking.think_end_str"),
     ({"max_topk": 5, "colour": "red"}, "soft_thinking.colour"),
-    ({"method": "latent"}, "soft_thinking.method"),
+    ({"method": "no_such_method"}, "soft_thinking.method"),
     ({"method": "mixture_of_inputs", "beta": -1}, "soft_thinking.beta"),
     ({"method": "switch", "window_size": 0}, "soft_thinking.window_size"),
     ({"method": "switch", "max_switch_count": 0}, "soft_thinking.max_switch_count"),

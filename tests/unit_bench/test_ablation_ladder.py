@@ -12,7 +12,7 @@ from benchmarks.client import SampleResponse
 from benchmarks.settings import SettingsError
 from benchmarks.target_server import server_command, split_server_args
 
-ALL_METHODS = ("concept", "mixture_of_inputs", "switch", "think_router", "multiplex", "discrete", "selar")
+ALL_METHODS = ("concept", "mixture_of_inputs", "switch", "think_router", "multiplex", "discrete", "selar", "latent")
 
 
 def names(rungs):
@@ -24,7 +24,7 @@ def test_rungs_follow_the_methods_the_plugin_has():
     assert names(kept) == ["plain", "concept", "concept_gumbel", "mixture_of_inputs", "switch",
                            "switch_authors"]
     assert {rung.name: reason for rung, reason in skipped}.keys() == {
-        "discrete", "think_router", "multiplex", "selar", "think_router_entropy"}
+        "discrete", "think_router", "multiplex", "selar", "think_router_entropy", "latent"}
     assert all("no method" in reason and "concept, mixture_of_inputs, switch" in reason
                for _, reason in skipped)
 
@@ -33,7 +33,7 @@ def test_every_method_present_gives_the_whole_ladder_in_order_and_new_ones_at_th
     kept, skipped = ablation.select_rungs(methods=ALL_METHODS + ("new_idea",))
     assert names(kept) == ["plain", "discrete", "concept", "concept_gumbel", "mixture_of_inputs",
                            "switch", "switch_authors", "think_router", "multiplex", "selar",
-                           "think_router_entropy", "new_idea"]
+                           "think_router_entropy", "latent", "new_idea"]
     assert skipped == []
     assert kept[-1].method == "new_idea"
 
@@ -162,7 +162,7 @@ def test_a_whole_ablation_against_a_stand_in(tmp_path, monkeypatch, capsys):
         ("switch", None, "authors")] * 3
     ladder = json.loads((out / "ladder.json").read_text())
     assert [rung["name"] for rung in ladder["skipped"]] == [
-        "discrete", "mixture_of_inputs", "think_router", "multiplex", "selar", "think_router_entropy"]
+        "discrete", "mixture_of_inputs", "think_router", "multiplex", "selar", "think_router_entropy", "latent"]
     report = json.loads((out / "report.json").read_text())
     assert [c["baseline"] for c in report["comparisons"]] == ["plain"]
     rows = report["comparisons"][0]["rows"]

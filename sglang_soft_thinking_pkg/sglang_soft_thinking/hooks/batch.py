@@ -74,6 +74,9 @@ def _admission(req, settings: RequestSettings):
     """The request's state to admit it with: None to start, or resumed from its records."""
     if faults.seed_of("admit") == settings.seed:
         raise faults.InjectedFault("a fault injected at admission")
+    if settings.method_object.input_kind == "vector" and runtime.get().geometry is None:
+        raise RuntimeError(f"method {settings.method_object.name!r} feeds hidden-state vectors, which this "
+                           f"engine cannot: {runtime.get().geometry_error or 'no embedding geometry'}")
     if len(req.output_ids) == 0:
         setattr(req, RESUMED_ATTR, None)
         return None
@@ -266,17 +269,27 @@ def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> list[bool]:
                 history_weights += weights
         start += length
     parts = []
-    if history_pos:
+    if history_pos:  # a re-prefill never holds vectors (resume.py refuses a request that fed one)
+        count = len(history_pos)
         parts.append((to_device(history_pos, torch.int64, device), to_device(history_ids, torch.int64, device),
                       to_device(history_weights, torch.float32, device),
-                      torch.ones(len(history_pos), dtype=torch.bool, device=device)))
+                      torch.ones(count, dtype=torch.bool, device=device),
+                      torch.zeros(count, dtype=torch.bool, device=device), None))
     if decode_pos:
         decode_rows_t = to_device(decode_rows, torch.int64, device)
         use, ids, weights = table.concept_inputs(decode_rows_t)
         table.mark_mixed(decode_rows_t, use)  # checked against plan.extend_applied (sampler)
-        parts.append((to_device(decode_pos, torch.int64, device), ids, weights, use))
+        vector, vectors = table.vector_inputs(decode_rows_t)
+        parts.append((to_device(decode_pos, torch.int64, device), ids, weights, use, vector, vectors))
     if parts:
-        result.extend_inputs = ExtendInputs(*(torch.cat([part[j] for part in parts]) for j in range(4)))
+        columns = [torch.cat([part[j] for part in parts]) for j in range(5)]
+        if table.vectors is not None:
+            columns.append(torch.cat([part[5] if part[5] is not None
+                                      else table.vectors.new_zeros(part[0].shape[0], table.vectors.shape[1])
+                                      for part in parts]))
+        else:
+            columns[4] = None
+        result.extend_inputs = ExtendInputs(*columns)
     return counted
 
 

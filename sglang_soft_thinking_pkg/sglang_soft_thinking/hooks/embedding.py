@@ -84,6 +84,12 @@ def _tp_size() -> int:
     return get_tp_group().world_size
 
 
+def _tp_rank() -> int:
+    from sglang.srt.distributed import get_tp_group
+
+    return get_tp_group().rank_in_group
+
+
 def _before_init_graphs(model_runner, *args, **kwargs):
     verify_hooks()
     rt = runtime.get()
@@ -94,6 +100,9 @@ def _before_init_graphs(model_runner, *args, **kwargs):
     rt.create_table(model_runner.req_to_token_pool.req_to_token.shape[0], model_runner.device)
     rt.batch_invariant = bool(getattr(model_runner.server_args, "enable_deterministic_inference", False))
     rt.tp_size = _tp_size()
+    # A rank's share of a folded lookup is summed by the module's all-reduce: one rank puts
+    # the vectors in (mixing.decode_inputs); any other module's output is whole already.
+    rt.owns_vectors = not folds_into_shard(module) or _tp_rank() == 0
     if rt.mixer is None:
         install(module)
 
@@ -175,7 +184,8 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         if plan is None:  # a batch SGLang built itself (graph capture)
             if rt.capturing_plain:  # the graph plain steps replay: no mixing at all
                 return embeddings
-            return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max)  # at full width
+            return decode_inputs(rt.mixer, embeddings, table, rows, table.k_max,  # at full width
+                                 owns_vectors=rt.owns_vectors)
         if not plan.has_soft:
             return embeddings
         # Eager: only the soft rows, at the batch's widest input.
@@ -185,10 +195,11 @@ def _mixed(rt, table, forward_batch, plan, embeddings):
         skip_seed = faults.seed_of("skip_mix")
         skip = None if skip_seed is None else table.seed[soft_rows] == skip_seed
         mixed = decode_inputs(rt.mixer, embeddings.index_select(0, soft), table, soft_rows,
-                              plan.soft.k_used if not rt.batch_invariant else table.k_max, skip=skip)
+                              plan.soft.k_used if not rt.batch_invariant else table.k_max, skip=skip,
+                              owns_vectors=rt.owns_vectors)
         return embeddings.index_copy(0, soft, mixed)
     if plan is not None and plan.extend_inputs is not None:
-        mixed = extend_inputs(rt.mixer, embeddings, plan.extend_inputs)
+        mixed = extend_inputs(rt.mixer, embeddings, plan.extend_inputs, owns_vectors=rt.owns_vectors)
         plan.extend_applied = True
         return mixed
     return embeddings

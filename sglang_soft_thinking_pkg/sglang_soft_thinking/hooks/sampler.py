@@ -174,7 +174,8 @@ def _soft_rows_step(table, plan, rows, logits, positions, flags) -> StepResult |
         if plan.inputs_failed or (plan.extend_inputs is not None and not plan.extend_applied):
             missed = torch.ones_like(missed)  # the embedding hook never put the concept tokens in
         result = soft_step(table, soft_rows, soft_rows_logits(logits, index), soft,
-                           positions.index_select(0, index), vocabulary=runtime.get().vocabulary)
+                           positions.index_select(0, index), vocabulary=runtime.get().vocabulary,
+                           geometry=runtime.get().geometry)
     except Exception as error:
         logger.exception("soft thinking: the soft rows' step failed")
         _note_rows(plan, soft.index, f"its sampling step failed: {error}")

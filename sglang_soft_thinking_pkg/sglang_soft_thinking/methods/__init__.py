@@ -23,6 +23,7 @@ REGISTRY: tuple[Method, ...] = (
     _method("multiplex"),
     _method("discrete"),
     _method("selar"),
+    _method("latent"),
 )
 
 NAMES: tuple[str, ...] = tuple(method.name for method in REGISTRY)

@@ -12,6 +12,10 @@ to the text. It declares:
   decides how much of the sorted vocabulary its rows need;
 * ``accepts_noise``, ``end_reason`` (the record kind and ``end_reason`` when the method
   itself ends thinking) and :meth:`Method.width` (columns of the input it feeds);
+* ``input_kind``: ``"mixture"`` (the input is ``sum_i w_i E[ids_i]``) or ``"vector"`` (the
+  input is a dense vector in embedding space the method computes from the step's own
+  last-layer final-norm hidden state, :meth:`ThinkingView.hidden`; its ids and weights are
+  then only the trace: the tokens nearest to the vector and their cosine similarities);
 * :meth:`Method.step`, a pure-tensor function of a :class:`ThinkingView` returning a
   :class:`Thought`; and, for a method with state, :meth:`Method.advance`, the part of the
   step that moves its state, which is also what replays a retracted request (resume.py);
@@ -68,6 +72,10 @@ class Thought:
     end: torch.Tensor | None = None  # [N] bool: the method ends thinking now (``end_reason``)
     hold_end: torch.Tensor | None = None  # [N] bool: ``token`` does not count toward the think-end string
     state: dict[str, torch.Tensor] = field(default_factory=dict)  # its state after the step
+    # The vector input kind: rows whose next input is ``vector_input`` rather than the mixture
+    # (their ids and weights are the trace: nearest tokens, cosine similarities).
+    vector: torch.Tensor | None = None  # [N] bool
+    vector_input: torch.Tensor | None = None  # [N, H] float32
 
 
 @dataclass
@@ -87,7 +95,8 @@ class ThinkingView:
     def __init__(self, *, logits: torch.Tensor, prefix: C.Prefix, settings: Callable[[str], torch.Tensor],
                  state: dict[str, torch.Tensor], draws: RowDraws, first: torch.Tensor, k_used: int,
                  fetch_k_think: int, noise_kinds: frozenset[int], samples_vocabulary: bool,
-                 vocabulary: "Vocabulary | None" = None):
+                 vocabulary: "Vocabulary | None" = None, hidden: Callable[[], torch.Tensor] | None = None,
+                 geometry: "Geometry | None" = None):
         self.logits, self.prefix, self.state, self.draws = logits, prefix, state, draws
         self.vocabulary = vocabulary  # the model's named token sets and tokens (methods that need them)
         self.first = first  # [N] bool: the request's first thinking step
@@ -95,6 +104,15 @@ class ThinkingView:
         self._setting, self._fetch_k, self._noise_kinds = settings, fetch_k_think, noise_kinds
         self._samples_vocabulary = samples_vocabulary
         self._concept: C.ConceptToken | None = None
+        self._hidden = hidden
+        self.geometry = geometry  # the model's embedding geometry (methods feeding vectors)
+
+    def hidden(self) -> torch.Tensor:
+        """[N, H] float32: each row's last-layer final-norm hidden state at this step (the
+        state the step's logits were computed from)."""
+        if self._hidden is None or self.geometry is None:
+            raise RuntimeError("this step has no hidden states: the model's vector inputs are not set up")
+        return self._hidden()
 
     def setting(self, name: str) -> torch.Tensor:
         """The rows' settings column ``name`` (RequestSettings' or a method parameter's)."""
@@ -149,6 +167,26 @@ class ThinkingView:
 
 
 @dataclass
+class Geometry:
+    """What methods feeding vectors need of the model's embeddings, computed once at start-up
+    (geometry.py): the least-squares map from output space to input space, the mean norm of
+    the input embedding's rows, and, for the trace, those rows and their inverse norms."""
+
+    realign: torch.Tensor  # [H, H] float32: v = h @ realign
+    target_norm: torch.Tensor  # [] float32
+    rows: torch.Tensor  # [V, H] the input embedding's rows (the model's own weight, not a copy)
+    inverse_norms: torch.Tensor  # [V] float32
+
+    def nearest(self, vectors: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``count`` tokens whose input embeddings are most similar (cosine) to each of
+        ``vectors`` [N, H]: (ids [N, count], similarities [N, count]), most similar first."""
+        unit = vectors / vectors.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        similarity = (unit.to(self.rows.dtype) @ self.rows.T).float() * self.inverse_norms  # [N, V]
+        values, ids = similarity.topk(count, dim=1)
+        return ids, values
+
+
+@dataclass
 class Vocabulary:
     """The model's tokens some methods need, found once from its tokenizer: named sets as
     boolean masks over the vocabulary ([V] on the table's device) and named single tokens."""
@@ -185,6 +223,7 @@ class Method:
     samples_while_thinking: ClassVar[bool] = False
     accepts_noise: ClassVar[bool] = False
     end_reason: ClassVar[str | None] = None
+    input_kind: ClassVar[str] = "mixture"  # or "vector" (module docstring)
 
     def width(self, settings: RowSettings) -> int:
         """Columns of the input the method feeds (the concept token's by default)."""
