@@ -26,6 +26,7 @@ ANY_RANK = "on this or another tensor-parallel rank"
 RANK1_FAULTS = {
     7101: ("records_host", "record of the step could not be read"),  # read on the host, after the step
     7102: ("admit", "admitting the request failed"),  # before the step
+    7104: ("soft_step", "sampling step failed"),  # the batch's soft rows' step, inside the sampler
 }
 SUBSET_FAULT = 7103  # SGLang's sampler on the plain rows fails on rank 1 while this request shares their batch
 FAULTS = ",".join([f"{kind}:{seed}" for seed, (kind, _) in RANK1_FAULTS.items()] + [f"subset:{SUBSET_FAULT}"])
