@@ -15,8 +15,9 @@ at hand:
   sampling hooks read the plan of the batch they run, however late SGLang samples it.
 
 Apart from that broadcast (a retraction's re-prefill, never a decode step), nothing here
-waits on another process, and nothing reads the device: rows come from the scheduler's host copy, and index
-tensors go to the device from pinned memory without a wait (transfer.py). Under the
+waits on another process, and nothing reads the device: rows come from the scheduler's
+host copy, and index tensors go to the device from pinned memory without a wait
+(transfer.py). Under the
 overlap scheduler SGLang calls ``init_new`` on the forward stream, so the admission writes
 are ordered after the previous step's writes to a reused row. A fault while admitting or
 planning one request flags that request's row (hooks/results.py ``note_fault``): every
