@@ -2,18 +2,18 @@
 
     .venv/bin/python -m benchmarks.record_memory [--out FILE.json]
 
-A request SGLang retracts is re-prefilled from its own per-token records, so every
-tensor-parallel rank keeps each thinking step's input (ids and weights) on the request; the
-rank that sends outputs to the server also keeps each step's entropy and pending count.
-Measured with ``tracemalloc`` over the records of one request's 2000 thinking steps (real
-concept tokens from ``step.soft_step``, every candidate kept):
+A request SGLang retracts is re-prefilled from its own per-token records: the rank that
+sends outputs to the server keeps each thinking step's input (ids and weights), entropy and
+pending count, and shares a resume with the other tensor-parallel ranks, which keep nothing
+per token (reprefill.py). Measured with ``tracemalloc`` over the records of one request's
+2000 thinking steps (real concept tokens from ``step.soft_step``, every candidate kept):
 
 * ``lists``: a tuple ``(kind, entropy, ids, weights)`` of Python lists per token, the form
   the plugin kept before its records were made compact;
 * ``rank0`` / ``rank0_trace``: the plugin's :class:`records.RequestRecords` on the rank that
   sends outputs, for a request without and with ``return_trace`` (the scheduler keeps the
   same for both: the trace decides only what goes to the server);
-* ``other_rank``: the same on a rank that sends no outputs.
+* ``other_rank``: :class:`records.RankRecords`, what a rank that sends no outputs keeps.
 
 It also times the host work of one step's records at batch 64 and 256 (``max_topk`` 10):
 the ``lists`` way (``.tolist()`` of each result, a Python loop over batch x k) against the
@@ -30,7 +30,7 @@ import tracemalloc
 import torch
 
 from sglang_soft_thinking.plan import group_soft_rows
-from sglang_soft_thinking.records import RequestRecords, StepRecords
+from sglang_soft_thinking.records import RankRecords, RequestRecords, StepRecords
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.step import StepResult, soft_step
 from sglang_soft_thinking.table import SoftThinkingTable
@@ -70,8 +70,9 @@ def bytes_per_token(records_of, tokens: int) -> float:
     return grown / tokens
 
 
-def request_records(results: list[StepResult], tokens: int, traced: bool, for_server: bool) -> RequestRecords:
-    records = RequestRecords(traced=traced, for_server=for_server)
+def request_records(results: list[StepResult], tokens: int, traced: bool,
+                    for_server: bool) -> RequestRecords | RankRecords:
+    records = RequestRecords(traced=traced) if for_server else RankRecords()
     for i in range(tokens):
         records.append(StepRecords(results[i % len(results)], {0: 0})[0])
     return records

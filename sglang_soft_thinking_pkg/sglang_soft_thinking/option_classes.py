@@ -71,7 +71,7 @@ VERIFIED = {
     "dp_size": f"{_MODES}::test_data_parallel_schedulers_each_keep_their_own_state",
     "grammar_backend": f"{_MODES}::test_overlap_scheduler_with_a_grammar_request_in_the_batch",
     "context_length": f"{_OPTIONS}::test_a_prompt_longer_than_the_context_length_is_a_400_naming_it",
-    "tp_size": "tests/unit/test_mixing.py::test_shards_reduced_once_equal_the_whole_vocabulary",
+    "tp_size": "tests/integration/test_tensor_parallel.py::test_a_retracted_soft_request_under_tp_2_follows_its_unretracted_run",
     "enable_custom_logit_processor": "tests/unit/test_native_fields.py::test_a_soft_request_with_the_field_is_refused_naming_it",
     "preferred_sampling_params": "tests/unit/test_native_fields.py::test_the_servers_preferred_sampling_params_count_too",
     "attention_backend": "tests/unit_server/test_cpu_defaults.py::test_unset_options_get_the_cpu_defaults_and_the_log_says_so",

@@ -70,9 +70,10 @@ def _register_all(registry, hook_type) -> None:
     )
 
     if boot.is_active():
-        from sglang_soft_thinking.cpu import server_defaults
+        from sglang_soft_thinking.cpu import server_defaults, tensor_parallel
 
         server_defaults.register(registry, hook_type)
+        tensor_parallel.register(registry, hook_type)
     if os.environ.get("SOFTTHINK_DISABLE") == "1":
         logger.warning("soft thinking: SOFTTHINK_DISABLE=1, the engine runs without it and "
                        "refuses soft-thinking requests")

@@ -8,12 +8,14 @@ a few flat arrays, no Python object per token. On the wire a record is a plain t
 ``(kind, entropy, ids, weights, pending)`` (see output.py for what each means), whose ids and
 weights are sent only to requests that asked for their trace.
 
-What a request keeps, per output token: its kind (1 byte); per thinking step, its input
-(int32 ids and float32 weights of the candidates that weigh something, and their count):
-a request SGLang retracts is re-prefilled from those inputs on every tensor-parallel rank
-(resume.py). Only the rank that sends outputs to the server (:func:`sends_outputs`) also
-keeps each thinking step's entropy and pending count. The row's progress after a step (its
-snapshot) is kept for the last two thinking steps only, which is all a resume starts from.
+What a request keeps, on the rank that sends outputs to the server (:func:`sends_outputs`),
+per output token: its kind (1 byte); per thinking step, its input (int32 ids and float32
+weights of the candidates that weigh something, and their count), its entropy and pending
+count. A request SGLang retracts is re-prefilled from those inputs (resume.py): that rank
+plans the re-prefill and shares it with the others (reprefill.py), so every other
+tensor-parallel rank keeps only a :class:`RankRecords`: the count of records and the last
+one's kind, nothing per token. The row's progress after a step (its snapshot) is kept for
+the last two thinking steps only, which is all a resume starts from.
 No SGLang import.
 """
 
@@ -68,7 +70,7 @@ _ERROR_CODES = {record: code for code, record in _SHARED.items() if record is no
 def sends_outputs(pp_rank: int, attn_tp_rank: int, attn_cp_rank: int) -> bool:
     """Whether a scheduler with these ranks sends its outputs to the server (SGLang 0.5.23 opens
     the channel to the detokenizer only on the first rank of each of these groups): only that
-    scheduler needs the records' entropy and pending counts."""
+    scheduler keeps a request's records token by token."""
     return pp_rank == 0 and attn_tp_rank == 0 and attn_cp_rank == 0
 
 
@@ -166,35 +168,73 @@ class KeptStep(NamedTuple):
     snapshot: dict[str, float]
 
 
+def _code_of(item: StepRow | tuple | None) -> int:
+    """The kind code of a record SGLang appends."""
+    if item is None:
+        return NO_RECORD
+    if not isinstance(item, StepRow):  # an error record given whole
+        return _ERROR_CODES[item]
+    return item.step.kinds[item.position]
+
+
+class RankRecords:
+    """A soft request's records on a rank that sends no outputs, a list to SGLang that keeps
+    nothing per token: how many records were appended and the last one's kind (which the
+    batch hook reads: whether the request is answering, whether its step failed)."""
+
+    def __init__(self):
+        self._count, self._last = 0, NO_RECORD
+
+    def append(self, item: StepRow | tuple | None) -> None:
+        self._last = _code_of(item)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    @property
+    def last_code(self) -> int:
+        """The kind code of the last record (NO_RECORD before the first)."""
+        return self._last
+
+    def kind(self, index: int) -> str | None:
+        """The kind of the last record (index -1 or len - 1); no other is kept here."""
+        if index not in (-1, self._count - 1) or not self._count:
+            raise IndexError(f"record {index}: a rank that sends no outputs keeps only its last record's kind")
+        return None if self._last == NO_RECORD else KIND_NAMES[self._last]
+
+    def __getitem__(self, index):
+        """SGLang's output streamer slices the records on every rank, and sends what it built
+        only from the rank that sends outputs: here each record reads as None."""
+        if isinstance(index, slice):
+            return [None] * len(range(*index.indices(self._count)))
+        if not -self._count <= index < self._count:
+            raise IndexError("record index out of range")
+        return None
+
+
 class RequestRecords:
     """One request's records, a list to SGLang: ``append`` a step's :class:`StepRow` (an error
     record, or None), ``len``, and indexing or slicing into wire tuples. ``traced``: the request asked for its
-    trace (its wire tuples carry the inputs); ``for_server``: this rank sends outputs, so it
-    keeps each step's entropy and pending count (elsewhere the wire tuples carry neither)."""
+    trace (its wire tuples carry the inputs)."""
 
-    def __init__(self, traced: bool = False, for_server: bool = True):
-        self.traced, self.for_server = traced, for_server
+    def __init__(self, traced: bool = False):
+        self.traced = traced
         self._kinds = bytearray()  # per output token: its kind code
         self._widths = array("B")  # per thinking step: the candidates in its input (wider if need be)
         self._ids, self._weights = array("i"), array("f")  # the steps' inputs, one after another
-        self._entropy, self._pending = array("f"), bytearray()  # per thinking step, where for_server
-        self._vector = bytearray()  # per thinking step, where for_server: 1 when its input was a vector
+        self._entropy, self._pending = array("f"), bytearray()  # per thinking step
+        self._vector = bytearray()  # per thinking step: 1 when its input was a vector
         # The last two thinking steps: (token index, entropy, the row's progress after it).
         self._kept: tuple = (None, None)
         self._cursor = (0, 0, 0)  # a token's index, the steps before it, the input values before it
 
     def append(self, item: StepRow | tuple | None) -> None:
-        if item is None:
-            self._kinds.append(NO_RECORD)
-            return
-        if not isinstance(item, StepRow):  # an error record given whole
-            self._kinds.append(_ERROR_CODES[item])
-            return
-        step, p = item
-        code = step.kinds[p]
+        code = _code_of(item)
         self._kinds.append(code)
         if code not in _STEP_CODES:
             return
+        step, p = item
         s = step.support[p]
         if s > 255 and self._widths.typecode == "B":
             self._widths = array("I", self._widths)
@@ -202,14 +242,18 @@ class RequestRecords:
         start = p * step.row_bytes
         self._ids.frombytes(step.ids[start:start + 4 * s])
         self._weights.frombytes(step.weights[start:start + 4 * s])
-        if self.for_server:
-            self._entropy.append(step.entropy[p])
-            self._pending.append(step.pending[p])
-            self._vector.append(int(step.vector[p]))
+        self._entropy.append(step.entropy[p])
+        self._pending.append(step.pending[p])
+        self._vector.append(int(step.vector[p]))
         self._kept = (self._kept[-1], (len(self._kinds) - 1, step.entropy[p], step.snapshot[p]))
 
     def __len__(self) -> int:
         return len(self._kinds)
+
+    @property
+    def last_code(self) -> int:
+        """The kind code of the last record (NO_RECORD before the first)."""
+        return self._kinds[-1] if self._kinds else NO_RECORD
 
     def kind(self, index: int) -> str | None:
         """The kind of the record of output token ``index`` (None: it has none)."""
@@ -242,13 +286,11 @@ class RequestRecords:
         end = offset + self._widths[step]
         return self._ids[offset:end].tolist(), self._weights[offset:end].tolist()
 
-    def entropy_of(self, index: int) -> float | None:
-        """The entropy of the thinking step at output token ``index``, where this rank kept it."""
+    def entropy_of(self, index: int) -> float:
+        """The entropy of the thinking step at output token ``index``."""
         for kept in self._kept:
             if kept is not None and kept[0] == index:
                 return kept[1]
-        if not self.for_server:
-            return None
         return self._entropy[self._locate(index)[0]]
 
     def kept_steps(self) -> list[KeptStep]:
@@ -260,8 +302,6 @@ class RequestRecords:
         code = self._kinds[index]
         if code not in _STEP_CODES:
             return _SHARED[code]
-        if not self.for_server:
-            return KIND_NAMES[code], None, None, None, 0
         ids = weights = None
         if self.traced:
             end = offset + self._widths[step]

@@ -14,8 +14,10 @@ row, checking each against its record (the kind, and the token the machine write
 checks that the last thinking step replays to its own snapshot. So a resume costs a few
 steps however long the thought, and every step it relies on was computed by the device or
 checked against it. ``replay_all`` replays every record from the beginning instead (the
-tests compare both with the device's row; it needs every step's entropy, which only the
-rank that sends outputs keeps).
+tests compare both with the device's row).
+
+Only the rank that sends outputs keeps the records, so only it resumes a request; it
+shares the result with the other tensor-parallel ranks (reprefill.py).
 
 It also says which output tokens were fed back as concept tokens (a thinking step whose
 input is more than its written token alone), so that the re-prefill rebuilds those positions
@@ -118,8 +120,6 @@ class _Replay:
     def step(self, kind: str | None, entropy: float | None, token: int) -> None:
         """Advance by one output token and check it against its record's kind."""
         stepped = kind in STEP_KINDS
-        if stepped and entropy is None:
-            raise RecordsMismatch("a thinking step to replay has no entropy on this rank")
         entropy = _one(entropy if stepped else 0.0, torch.float32)
         thinking = int(self.state.phase) == PHASE_THINKING
         decided = None
@@ -156,7 +156,9 @@ def _snapshot_row(snapshot: dict[str, float], method) -> RowState:
 def resume(settings: RequestSettings, records: RequestRecords | None, output_ids: Sequence[int],
            replay_all: bool = False) -> Resumed:
     """The request's state after ``output_ids``, from its ``records`` (one per output token)."""
-    records = records if isinstance(records, RequestRecords) else RequestRecords()
+    if records is not None and not isinstance(records, RequestRecords):
+        raise RecordsMismatch("this rank keeps no records of the request's steps (records.RankRecords)")
+    records = records if records is not None else RequestRecords()
     if settings.method_object.input_kind == "vector" and len(output_ids) > 0:
         raise RecordsMismatch(f"method {settings.method_object.name!r} feeds hidden-state vectors, which a "
                               "re-prefill after a retraction cannot rebuild (each comes from the step before "

@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 # Attribute names the plugin sets on SGLang's objects.
 SETTINGS_ATTR = "_soft_thinking_settings"  # on Req: RequestSettings, or None for a plain request
 ADMITTED_ATTR = "_soft_thinking_admitted"  # on Req: (row, retraction count) of its last admission
-RESUMED_ATTR = "_soft_thinking_resumed"  # on Req: resume.Resumed after a retraction
 # On Req: (retraction count, end of the re-prefill's chunks planned so far) (hooks/batch.py).
 REPREFILLED_ATTR = "_soft_thinking_reprefilled"
 FAILED_ATTR = "_soft_thinking_failed"  # on Req: why it was aborted (hooks/results.py)

@@ -21,7 +21,8 @@ from sglang_soft_thinking.methods import method_id
 from sglang_soft_thinking.mixing import ModuleMixer, ShardMixer, VocabShard, decode_inputs, extend_inputs
 from sglang_soft_thinking.phases import PHASE_ANSWER
 from sglang_soft_thinking.plan import ExtendInputs, group_soft_rows
-from sglang_soft_thinking.records import StepRecords
+from sglang_soft_thinking.output import META_INFO_KEY
+from sglang_soft_thinking.records import RequestRecords, StepRecords
 from sglang_soft_thinking.runtime import SETTINGS_ATTR
 from sglang_soft_thinking.step import soft_step
 from sglang_soft_thinking.sync_guard import HostSyncError, no_host_sync
@@ -177,17 +178,42 @@ def meta_batches(n: int):
     return batch, decode, mixed
 
 
-@pytest.mark.parametrize("mode", ["decode", "mixed"])
+def give_thought(req, steps: int = 3) -> None:
+    """Make ``req`` a soft request retracted after ``steps`` thinking steps (computed on the
+    CPU), with its records as the rank that sends outputs keeps them."""
+    settings = getattr(req, SETTINGS_ATTR)
+    table = SoftThinkingTable(1, K_MAX, "cpu")
+    table.admit([0], [settings])
+    soft = group_soft_rows([0], [settings], VOCAB)
+    records = RequestRecords()
+    for step in range(steps):
+        result = soft_step(table, torch.tensor([0]), 3 * torch.randn(1, VOCAB), soft, torch.tensor([4 + step]))
+        records.append(StepRecords(result, {0: 0})[0])
+        req.output_ids.append(int(result.tokens[0]))
+    req.customized_info = {META_INFO_KEY: records}
+    req.retraction_count = 1
+
+
+@pytest.mark.parametrize("mode", ["decode", "mixed", "reprefill"])
 def test_admitting_and_planning_a_batch_read_nothing_from_the_device(mode):
     n = 6
     table = SoftThinkingTable(n, K_MAX, "meta")
     batch, decode, mixed = meta_batches(n)
     if mode == "mixed":  # the batch's requests are decode rows of a mixed prefill+decode batch
         batch.decoding_reqs = list(batch.reqs)
+    if mode == "reprefill":  # retracted soft requests re-prefilled from their records
+        for req in batch.reqs:
+            if getattr(req, SETTINGS_ATTR) is not None:
+                give_thought(req)
+        mixed.extend_prefix_lens_cpu = [0] * n
+        mixed.extend_seq_lens_cpu = [len(req.origin_input_ids) + len(req.output_ids) for req in batch.reqs]
     forward_batch = decode if mode == "decode" else mixed
-    batch_hook.admit(table, batch.reqs, batch_hook._rows_of(batch))
-    plan = batch_hook.plan(table, batch, forward_batch, VOCAB)
+    rows = batch_hook._rows_of(batch)
+    shared = batch_hook.share_reprefills(batch, forward_batch, rows)
+    assert bool(shared) == (mode == "reprefill") and all(s.error is None for s in shared.values())
+    batch_hook.admit(table, batch.reqs, rows, shared)
+    plan = batch_hook.plan(table, batch, forward_batch, VOCAB, shared)
     assert plan.soft is not None and plan.soft.index_tensor.device.type == "meta"
     assert plan.seeded_plain is not None and plan.sglang is not None
-    if mode == "mixed":
+    if mode != "decode":
         assert plan.extend_inputs is not None and plan.extend_inputs.positions.device.type == "meta"

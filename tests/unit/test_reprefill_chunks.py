@@ -8,8 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from sglang_soft_thinking.hooks import batch as batch_hook
-from sglang_soft_thinking.resume import Resumed
-from sglang_soft_thinking.runtime import RESUMED_ATTR
+from sglang_soft_thinking.reprefill import Shared
 
 PROMPT_LEN, OUTPUT_LEN, K_MAX = 10, 20, 3
 
@@ -20,9 +19,13 @@ def fed(position: int):
 
 
 def resumed_request(retraction_count: int = 1):
-    req = SimpleNamespace(rid="r", origin_input_ids=list(range(PROMPT_LEN)), retraction_count=retraction_count)
-    setattr(req, RESUMED_ATTR, Resumed(state=None, fed=[fed(i) for i in range(OUTPUT_LEN)]))
-    return req
+    return SimpleNamespace(rid="r", origin_input_ids=list(range(PROMPT_LEN)), retraction_count=retraction_count)
+
+
+def shared_chunk(req, prefix: int, length: int) -> Shared:
+    """What the rank with the records shares for the chunk: its output positions' inputs."""
+    first, stop = batch_hook._reprefilled_outputs(req, prefix, length)
+    return Shared(fed=[(i, *fed(i)) for i in range(first, stop) if fed(i) is not None])
 
 
 def expected(prefix: int, length: int, start: int):
@@ -35,7 +38,7 @@ def expected(prefix: int, length: int, start: int):
 
 
 def history(req, prefix: int, length: int, start: int = 0):
-    return batch_hook._history(req, None, prefix, length, start, K_MAX)
+    return batch_hook._history(req, prefix, length, start, K_MAX, shared_chunk(req, prefix, length))
 
 
 @pytest.mark.parametrize("chunk", [4, 7, 16])
@@ -73,6 +76,9 @@ def test_a_prefix_past_the_prompt_is_refused_without_chunks_of_this_re_prefill()
 
 
 def test_a_request_that_is_not_resumed_takes_no_recorded_inputs():
-    req = resumed_request()
-    setattr(req, RESUMED_ATTR, None)
-    assert history(req, 0, 8) == ([], [], [])
+    assert batch_hook._history(resumed_request(), 0, 8, 0, K_MAX, None) == ([], [], [])
+
+
+def test_a_chunk_whose_inputs_could_not_be_had_fails_with_their_error():
+    with pytest.raises(RuntimeError, match="records do not cover"):
+        batch_hook._history(resumed_request(), 0, 8, 0, K_MAX, Shared(error="its records do not cover it"))

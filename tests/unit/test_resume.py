@@ -1,15 +1,20 @@
 """A retracted request's state, rebuilt from its own records, equals the table row it lost."""
 
+import os
 import pickle
 import random
+import tempfile
 
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from request_settings import SWITCH, all_rows, request_settings
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking.methods import method_id
-from sglang_soft_thinking.records import RequestRecords, StepRecords
+from sglang_soft_thinking.records import RankRecords, RequestRecords, StepRecords
+from sglang_soft_thinking.reprefill import Wanted, share
 from sglang_soft_thinking.resume import RecordsMismatch, resume
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.step import soft_step
@@ -129,25 +134,60 @@ def test_records_that_do_not_cover_the_output_are_an_error():
         resume(settings(), None, [1])
 
 
-def test_every_rank_resumes_alike_and_only_with_what_it_keeps():
-    """The rank that sends outputs and the others keep different records; a retracted request
-    resumes to the same state and is re-prefilled from the same inputs on each."""
+def thought(keeper: bool, steps: int = 25):
+    """A soft request's records of ``steps`` steps as one rank keeps them, with its tokens."""
     rng = random.Random(3)
     table = SoftThinkingTable(1, k_max=K_MAX, device="cpu")
     table.admit([0], [settings(entropy_threshold=0.5, length_threshold=4)])
-    server, other = RequestRecords(traced=True), RequestRecords(for_server=False)
-    tokens = []
-    for _ in range(25):
+    records, tokens = RequestRecords(traced=True) if keeper else RankRecords(), []
+    for _ in range(steps):
         result = soft_step(table, torch.tensor([0]), random_logits(rng).unsqueeze(0), all_rows(1, 4, VOCAB))
-        server.append(StepRecords(result, {0: 0})[0])
-        other.append(StepRecords(result, {0: 0})[0])
+        records.append(StepRecords(result, {0: 0})[0])
         tokens.append(result.tokens.item())
-    a = resume(settings(entropy_threshold=0.5, length_threshold=4), server, tokens)
-    b = resume(settings(entropy_threshold=0.5, length_threshold=4), other, tokens)
-    assert a.state == b.state == row_state_of(table, 0)
-    assert list(a.fed) == list(b.fed) and any(fed is not None for fed in a.fed)
-    with pytest.raises(RecordsMismatch):  # replaying every step needs every entropy: rank 0 only
-        resume(settings(entropy_threshold=0.5, length_threshold=4), other, tokens, replay_all=True)
+    return records, tokens, table
+
+
+def _share_rank(rank: int, init_file: str, results) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        records, tokens, _ = thought(keeper=rank == 0)
+
+        def broadcast(obj):
+            box = [obj]
+            dist.broadcast_object_list(box, src=0)
+            return box[0]
+
+        request = settings(entropy_threshold=0.5, length_threshold=4)
+        wanted = [Wanted(row=1, settings=request, records=records, output_ids=tokens, new=True, start=0, stop=9),
+                  Wanted(row=2, settings=request, records=records, output_ids=tokens, new=False, start=9, stop=25),
+                  # Records that do not cover the output: the keeper's fault, every rank's error.
+                  Wanted(row=4, settings=request, records=records, output_ids=tokens + [1], new=True, start=0,
+                         stop=4)]
+        results[rank] = share(wanted, keeps_records=rank == 0, broadcast=broadcast)
+        results[f"none {rank}"] = share([], keeps_records=rank == 0, broadcast=None)  # no collective at all
+    finally:
+        dist.destroy_process_group()
+
+
+def test_the_rank_with_the_records_plans_a_re_prefill_for_every_rank():
+    """Only rank 0 keeps the records; both ranks end with rank 0's resumed state and chunk
+    inputs, equal to a resume from the records and the table row the request lost."""
+    init_file = os.path.join(tempfile.mkdtemp(), "init")
+    with mp.Manager() as manager:
+        results = manager.dict()
+        mp.spawn(_share_rank, args=(init_file, results), nprocs=2, join=True)
+        found = dict(results)
+    assert found[0] == found[1] and found["none 0"] == found["none 1"] == {}
+    records, tokens, table = thought(keeper=True)
+    resumed = resume(settings(entropy_threshold=0.5, length_threshold=4), records, tokens)
+    first, later, faulty = found[0][1], found[0][2], found[0][4]
+    assert first.state == resumed.state == row_state_of(table, 0) and first.error is None
+    assert later.state is None
+    fed = [(i, *resumed.fed[i]) for i in range(25) if resumed.fed[i] is not None]
+    assert first.fed + later.fed == fed and fed and all(i < 9 for i, _, _ in first.fed)
+    assert faulty.error is not None and "25 soft-thinking records for 26 output tokens" in faulty.error
+    with pytest.raises(RecordsMismatch):  # a rank without the records cannot resume
+        resume(settings(), RankRecords(), [])
 
 
 def row_state_of(table, row):

@@ -8,12 +8,16 @@ at hand:
   row's earlier occupant survives. A request is new to its row when the pair (row,
   retraction count) changed: a retracted request comes back with a higher count even if
   it gets its old row. A soft request that had output before is resumed from its own
-  records (resume.py), never from the row.
+  records (resume.py), never from the row: the rank that keeps them resumes it and plans
+  each chunk of its re-prefill, and shares both with the other tensor-parallel ranks
+  (reprefill.py), in one broadcast per batch that re-prefills such a request.
 * the :class:`BatchPlan` is built and set on the forward batch, so that the embedding and
   sampling hooks read the plan of the batch they run, however late SGLang samples it.
 
-Nothing here reads the device: rows come from the scheduler's host copy, and index
-tensors go to the device from pinned memory without a wait (transfer.py). Under the
+Apart from that broadcast (a retraction's re-prefill, never a decode step), nothing here
+waits on another process, and nothing reads the device: rows come from the scheduler's
+host copy, and index tensors go to the device from pinned memory without a wait
+(transfer.py). Under the
 overlap scheduler SGLang calls ``init_new`` on the forward stream, so the admission writes
 are ordered after the previous step's writes to a reused row. A fault while admitting or
 planning one request flags that request's row (hooks/results.py ``note_fault``): every
@@ -31,15 +35,14 @@ import logging
 import torch
 
 from sglang_soft_thinking import concept as C
-from sglang_soft_thinking import faults, runtime
+from sglang_soft_thinking import faults, reprefill, runtime
 from sglang_soft_thinking.draws import seed_of
-from sglang_soft_thinking.hooks.results import note_fault
+from sglang_soft_thinking.hooks.results import note_fault, this_rank_sends_outputs
 from sglang_soft_thinking.output import ANSWER, META_INFO_KEY
 from sglang_soft_thinking.plan import BatchPlan, ExtendInputs, SeededRows, SglangRows, group_soft_rows
-from sglang_soft_thinking.records import RequestRecords
-from sglang_soft_thinking.resume import resume
+from sglang_soft_thinking.records import RankRecords, RequestRecords
 from sglang_soft_thinking.runtime import (
-    ADMITTED_ATTR, FAILED_ATTR, FAULT_ATTR, PLAN_ATTR, REPREFILLED_ATTR, RESUMED_ATTR, SETTINGS_ATTR,
+    ADMITTED_ATTR, FAILED_ATTR, FAULT_ATTR, PLAN_ATTR, REPREFILLED_ATTR, SETTINGS_ATTR,
 )
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.transfer import to_device
@@ -70,26 +73,29 @@ def guarded_settings(req) -> RequestSettings | None:
         return None
 
 
-def _admission(req, settings: RequestSettings):
-    """The request's state to admit it with: None to start, or resumed from its records."""
+def _admission(req, settings: RequestSettings, shared: reprefill.Shared | None):
+    """The request's state to admit it with: None to start, or resumed from its records
+    (the state the rank that keeps them shared)."""
     if faults.seed_of("admit") == settings.seed:
         raise faults.InjectedFault("a fault injected at admission")
     if settings.method_object.input_kind == "vector" and runtime.get().geometry is None:
         raise RuntimeError(f"method {settings.method_object.name!r} feeds hidden-state vectors, which this "
                            f"engine cannot: {runtime.get().geometry_error or 'no embedding geometry'}")
     if len(req.output_ids) == 0:
-        setattr(req, RESUMED_ATTR, None)
         return None
-    records = (req.customized_info or {}).get(META_INFO_KEY)
-    resumed = resume(settings, records, req.output_ids)
-    setattr(req, RESUMED_ATTR, resumed)
-    return resumed.state
+    if shared is None:
+        raise RuntimeError("no resumed state was shared for it")
+    if shared.error is not None:
+        raise RuntimeError(shared.error)
+    return shared.state
 
 
-def admit(table, reqs, rows: list[int]) -> None:
-    """Write the rows of the requests new to their row (see the module docstring)."""
+def admit(table, reqs, rows: list[int], shared: dict[int, reprefill.Shared] | None = None) -> None:
+    """Write the rows of the requests new to their row (see the module docstring);
+    ``shared``: the resumed requests' shares by batch row (:func:`share_reprefills`)."""
+    shared = shared or {}
     new_reqs, new_rows, new_settings, new_states = [], [], [], []
-    for req, row in zip(reqs, rows):
+    for i, (req, row) in enumerate(zip(reqs, rows)):
         key = (row, req.retraction_count)
         if getattr(req, ADMITTED_ATTR, None) == key:
             continue
@@ -97,7 +103,7 @@ def admit(table, reqs, rows: list[int]) -> None:
         settings, state = guarded_settings(req), None
         if settings is not None:
             try:
-                state = _admission(req, settings)
+                state = _admission(req, settings, shared.get(i))
             except Exception as error:  # a fault here costs this request alone
                 logger.exception("soft thinking: admitting request %s failed", req.rid)
                 note_fault(req, f"admitting the request failed: {error}")
@@ -149,7 +155,7 @@ def _answering(req) -> bool:
     """Whether the request's last processed record is an answer token: it has left thinking
     for good (the record may lag the device by a step or two; the phase never goes back)."""
     records = (req.customized_info or {}).get(META_INFO_KEY)
-    return isinstance(records, RequestRecords) and bool(records) and records.kind(-1) == ANSWER
+    return isinstance(records, (RequestRecords, RankRecords)) and bool(records) and records.kind(-1) == ANSWER
 
 
 def sglang_rows(reqs, taken: set[int]) -> SglangRows:
@@ -166,13 +172,15 @@ def sglang_rows(reqs, taken: set[int]) -> SglangRows:
                    if params and all(1 <= p.top_k < C.TOP_K_ALL for p in params) else None))
 
 
-def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
+def plan(table, batch, forward_batch, vocab_size: int,
+         shared: dict[int, reprefill.Shared] | None = None) -> BatchPlan:
     reqs = batch.reqs
     device = forward_batch.req_pool_indices.device
     result = BatchPlan(reqs=list(reqs))
     counted = [True] * len(reqs)  # whether each row's sample counts
     if not forward_batch.forward_mode.is_decode():
-        counted = _plan_extend(result, table, batch, forward_batch)  # may abort requests it cannot plan
+        # May abort requests it cannot plan.
+        counted = _plan_extend(result, table, batch, forward_batch, shared or {})
     settings = [guarded_settings(req) for req in reqs]  # None for a plain request
     result.seeded_plain = seeded_plain_rows(reqs, settings, vocab_size)
     index = [i for i, s in enumerate(settings) if s is not None and counted[i]]
@@ -195,16 +203,16 @@ def plan(table, batch, forward_batch, vocab_size: int) -> BatchPlan:
     return result
 
 
-def _history(req, settings: RequestSettings, prefix: int, length: int, start: int, k_max: int):
+def _history(req, prefix: int, length: int, start: int, k_max: int, shared: reprefill.Shared | None):
     """A resumed request's re-prefilled positions that take their recorded inputs:
-    (flattened positions, ids, weights).
+    (flattened positions, ids, weights), from the chunk's ``shared`` inputs (None: the
+    request had no output when admitted, nothing to rebuild).
 
     The extend may start past the prompt only on KV this same re-prefill wrote: SGLang
     splits a long re-prefill into chunks, and each later chunk starts where the one before
     it ended. The prefix cache never serves a soft request beyond its prompt, so any other
     prefix past the prompt would be KV of token embeddings where concept tokens were fed."""
-    resumed = getattr(req, RESUMED_ATTR, None)
-    if resumed is None:
+    if shared is None:
         return [], [], []
     prompt_len = len(req.origin_input_ids)
     rebuilt = _rebuilt_end(req)
@@ -212,15 +220,58 @@ def _history(req, settings: RequestSettings, prefix: int, length: int, start: in
         raise RuntimeError(f"its re-prefill starts at {prefix}, past its prompt ({prompt_len} tokens) and "
                            f"past what its earlier chunks rebuilt ({rebuilt}): cached KV would stand for "
                            "positions fed concept tokens")
+    if shared.error is not None:
+        raise RuntimeError(shared.error)
     positions, ids, weights = [], [], []
-    for position in range(max(prompt_len, prefix), prefix + length):
-        concept = resumed.fed[position - prompt_len]
-        if concept is not None:
-            positions.append(start + position - prefix)
-            ids.append(_padded(concept[0], k_max, 0))
-            weights.append(_padded(concept[1], k_max, 0.0))
+    for index, concept_ids, concept_weights in shared.fed:  # output token index: position prompt_len + index
+        positions.append(start + prompt_len + index - prefix)
+        ids.append(_padded(concept_ids, k_max, 0))
+        weights.append(_padded(concept_weights, k_max, 0.0))
     setattr(req, REPREFILLED_ATTR, (req.retraction_count, prefix + length))
     return positions, ids, weights
+
+
+def _reprefilled_outputs(req, prefix: int, length: int) -> tuple[int, int]:
+    """The output tokens [start, stop) an extend of ``length`` after ``prefix`` re-prefills."""
+    prompt_len = len(req.origin_input_ids)
+    return max(prefix, prompt_len) - prompt_len, max(prefix + length, prompt_len) - prompt_len
+
+
+def _wanted_reprefills(batch, forward_batch, rows: list[int]) -> list[reprefill.Wanted]:
+    """The batch's soft requests whose re-prefill needs their records. Decided from facts
+    every tensor-parallel rank shares (the batch, its requests' attributes and output
+    lengths), never from this rank's own settings reads or faults."""
+    if forward_batch.forward_mode.is_decode():
+        return []
+    prefix_lens, extend_lens = forward_batch.extend_prefix_lens_cpu, forward_batch.extend_seq_lens_cpu
+    if prefix_lens is None or extend_lens is None or len(extend_lens) < len(batch.reqs):
+        return []  # the plan refuses this batch (_plan_extend) on every rank
+    decoding = {id(req) for req in (batch.decoding_reqs or [])}
+    wanted = []
+    for i, req in enumerate(batch.reqs):
+        settings = getattr(req, SETTINGS_ATTR, None)
+        if settings is None or getattr(req, FAILED_ATTR, None) or id(req) in decoding or not req.output_ids:
+            continue
+        new = getattr(req, ADMITTED_ATTR, None) != (rows[i], req.retraction_count)
+        start, stop = _reprefilled_outputs(req, prefix_lens[i], extend_lens[i])
+        if new or start < stop:
+            wanted.append(reprefill.Wanted(i, settings, (req.customized_info or {}).get(META_INFO_KEY),
+                                           req.output_ids, new, start, min(stop, len(req.output_ids))))
+    return wanted
+
+
+def share_reprefills(batch, forward_batch, rows: list[int]) -> dict[int, reprefill.Shared]:
+    """The shares of the batch's re-prefilled soft requests, by batch row: computed by the
+    rank that keeps their records and broadcast over SGLang's tensor-parallel group (its
+    CPU channel) when there is more than one rank."""
+    def broadcast(local):
+        if runtime.get().tp_size <= 1:
+            return local
+        from sglang.srt.distributed import get_tp_group
+
+        return get_tp_group().broadcast_object(local, src=0)
+
+    return reprefill.share(_wanted_reprefills(batch, forward_batch, rows), this_rank_sends_outputs(), broadcast)
 
 
 def _rebuilt_end(req) -> int:
@@ -235,7 +286,7 @@ def _padded(values, width: int, fill) -> list:
     return values + [fill] * (width - len(values))
 
 
-def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> list[bool]:
+def _plan_extend(result: BatchPlan, table, batch, forward_batch, shared: dict[int, reprefill.Shared]) -> list[bool]:
     """Which flattened positions take concept tokens; returns which rows' samples count (not
     a prefill chunk that ends short of its request's input)."""
     prefix_lens, extend_lens = forward_batch.extend_prefix_lens_cpu, forward_batch.extend_seq_lens_cpu
@@ -259,7 +310,7 @@ def _plan_extend(result: BatchPlan, table, batch, forward_batch) -> list[bool]:
             counted.append(prefix + length >= len(req.origin_input_ids) + len(req.output_ids))
             if settings is not None:
                 try:
-                    positions, ids, weights = _history(req, settings, prefix, length, start, table.k_max)
+                    positions, ids, weights = _history(req, prefix, length, start, table.k_max, shared.get(i))
                 except Exception as error:  # a fault here costs this request alone
                     logger.exception("soft thinking: planning request %s failed", req.rid)
                     note_fault(req, f"its re-prefill could not be planned: {error}")
@@ -305,9 +356,11 @@ def _after_init_new(forward_batch, cls, batch, model_runner, *args, **kwargs):
     rt = runtime.get()
     if rt.table is None or not getattr(batch, "reqs", None) or not model_runner.is_generation:
         return forward_batch
-    admit(rt.table, batch.reqs, _rows_of(batch))
+    rows = _rows_of(batch)
+    shared = share_reprefills(batch, forward_batch, rows)  # every rank alike: before anything that may fault
+    admit(rt.table, batch.reqs, rows, shared)
     try:
-        batch_plan = plan(rt.table, batch, forward_batch, model_runner.model_config.vocab_size)
+        batch_plan = plan(rt.table, batch, forward_batch, model_runner.model_config.vocab_size, shared)
     except Exception as error:  # a fault in the plan costs this batch's soft requests
         logger.exception("soft thinking: planning a batch failed")
         for req in batch.reqs:

@@ -13,8 +13,12 @@ host as an ``error`` record. One hook:
   sends slices of that list on to the server). Before a soft request's first record, the
   hook puts a :class:`records.RequestRecords` in that list's place, which SGLang appends to
   and slices as it would the list, so that the scheduler keeps no object per token; on a
-  rank that sends no outputs (records.sends_outputs) it keeps only what a resume needs.
-  After the append, an ``error`` record becomes that abort.
+  rank that sends no outputs (records.sends_outputs) a :class:`records.RankRecords`, which
+  keeps nothing per token. After the append, an ``error`` record becomes that abort; but a
+  fault met here on the host (a record that could not be read or kept) is this rank's
+  alone, so it is noted on the request (:func:`note_fault`) and the next step's agreement
+  aborts the request on every rank at once (a rank that aborted it alone would run a
+  batch the others do not).
 
 Deletable when SGLang offers per-request output records and error reporting to plugins.
 """
@@ -25,7 +29,9 @@ import logging
 from http import HTTPStatus
 
 from sglang_soft_thinking.output import ERROR, META_INFO_KEY
-from sglang_soft_thinking.records import RequestRecords, sends_outputs
+from sglang_soft_thinking.records import (
+    KIND_READ_FAULT, READ_FAULT_RECORD, RankRecords, RequestRecords, sends_outputs,
+)
 from sglang_soft_thinking.runtime import FAILED_ATTR, FAULT_ATTR, SETTINGS_ATTR
 
 logger = logging.getLogger(__name__)
@@ -78,22 +84,29 @@ def this_rank_sends_outputs() -> bool:
         return True
 
 
-def records_for(req) -> RequestRecords:
+def records_for(req) -> RequestRecords | RankRecords:
     """The request's records, put in place of SGLang's list before the first one."""
     if req.customized_info is None:
         req.customized_info = {}
     records = req.customized_info.get(META_INFO_KEY)
     if records is None:
-        settings = getattr(req, SETTINGS_ATTR)
-        records = RequestRecords(traced=settings.return_trace, for_server=this_rank_sends_outputs())
+        if this_rank_sends_outputs():
+            records = RequestRecords(traced=getattr(req, SETTINGS_ATTR).return_trace)
+        else:
+            records = RankRecords()
         req.customized_info[META_INFO_KEY] = records
     return records
 
 
 def _last_is_error(records) -> bool:
-    if isinstance(records, RequestRecords):
+    if isinstance(records, (RequestRecords, RankRecords)):
         return records.kind(-1) == ERROR
     return records[-1] is not None and records[-1][0] == ERROR  # a plain request's list
+
+
+def _last_is_local_fault(records) -> bool:
+    """Whether the last record is an error this rank met reading it (no other rank knows)."""
+    return isinstance(records, (RequestRecords, RankRecords)) and records.last_code == KIND_READ_FAULT
 
 
 def _around_collect(original, processor, i, req, logits_output, *args, **kwargs):
@@ -104,10 +117,14 @@ def _around_collect(original, processor, i, req, logits_output, *args, **kwargs)
         result = original(processor, i, req, logits_output, *args, **kwargs)
         records = (req.customized_info or {}).get(META_INFO_KEY)
         failed = bool(records) and _last_is_error(records)
+        local = failed and _last_is_local_fault(records)
     except Exception as error:  # keeping the record failed: this request, not the scheduler
         logger.exception("soft thinking: the record of request %s could not be kept", req.rid)
-        fail_request(req, f"its record of the step could not be kept: {error}")
+        note_fault(req, f"its record of the step could not be kept: {error}")
         return None
+    if local:  # aborted on every rank after the next step's agreement
+        note_fault(req, READ_FAULT_RECORD[1])
+        return result
     if failed:
         reason = getattr(req, FAULT_ATTR, None) or records[-1][1]
         fail_request(req, f"{reason}; the request is aborted rather than served a wrong result")

@@ -29,9 +29,13 @@ Two hooks, SGLang 0.5.23:
   ``logits_output.customized_info``, which SGLang copies to each request and on to
   ``meta_info`` (records.py); a flagged row's record is an error record, from which every
   rank aborts its request at the same point (hooks/results.py). A fault in the soft step
-  flags every soft row (SGLang's sampler then samples their rows); a fault in the seeded
+  flags every soft row, which write their most likely token; a fault in the seeded
   sampling is retried row by row; a fault in SGLang's sampler on a subset of the rows is
-  retried on every row.
+  retried on every row, except where SGLang's sampler syncs its tokens across the ranks
+  (``SYNC_TOKEN_IDS_ACROSS_TP``, a grammar): there the other ranks wait in that all-reduce
+  for a tensor of the subset's size, so the faulting rank makes it with the subset's rows
+  flagged instead. Every fallback thus makes the same collectives, of the same shapes, as
+  the other ranks make without the fault.
 
 Deletable when SGLang's sampler offers a per-request sampling hook.
 """
@@ -113,13 +117,34 @@ def sampling_info_for(sampling_info, rows):
     return subset
 
 
-def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob, whole,
-                   positions, args, kwargs) -> torch.Tensor:
+def sglang_syncs_tokens(sampling_info) -> bool:
+    """Whether SGLang's sampler all-reduces its sampled ids across the tensor-parallel ranks
+    (SGLang 0.5.23: ``Sampler._sync_token_ids_across_tp``)."""
+    from sglang.srt.layers import sampler as sglang_sampler
+
+    return runtime.get().tp_size > 1 and bool(
+        sglang_sampler.SYNC_TOKEN_IDS_ACROSS_TP or getattr(sampling_info, "grammars", None))
+
+
+def _subset_fallback(sampler, logits, sampling_info, plan, flags) -> torch.Tensor:
+    """The subset's rows when SGLang's sampler failed on them and syncs its tokens: their
+    most likely tokens, synced as SGLang's sampler would have (the other ranks are in that
+    all-reduce, at the subset's size), and the rows flagged, so every rank aborts them."""
+    rows = plan.sglang
+    ids = logits.index_select(0, rows.index_tensor).argmax(dim=-1)
+    torch.distributed.all_reduce(ids, op=torch.distributed.ReduceOp.MIN, group=sampler.tp_sync_group)
+    _note_rows(plan, rows.index, "SGLang's sampler failed on its row")
+    _raise_flags(flags, rows.index_tensor, FLAG_FAULT)
+    return ids
+
+
+def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob,
+                   positions, flags, args, kwargs) -> torch.Tensor:
     """SGLang's sampler on the rows the plugin does not sample (all rows when it must see
-    them all, or when the plugin's soft step failed); [B] ids, meaningful on those rows."""
+    them all); [B] ids, meaningful on those rows. Every rank calls it on the same rows."""
     logits = logits_output.next_token_logits
     rows = plan.sglang
-    if whole or rows is None or not sglang_can_take_rows(sampling_info, return_logprob):
+    if rows is None or not sglang_can_take_rows(sampling_info, return_logprob):
         return original(sampler, logits_output, sampling_info, return_logprob, *args, positions, **kwargs)
     next_ids = torch.zeros(logits.shape[0], dtype=torch.int64, device=logits.device)
     if not rows.index:
@@ -130,10 +155,14 @@ def _sglang_sample(original, sampler, logits_output, sampling_info, plan, return
         subset_output.next_token_logits = logits.index_select(0, rows.index_tensor)
         ids = original(sampler, subset_output, sampling_info_for(sampling_info, rows), return_logprob,
                        *args, positions.index_select(0, rows.index_tensor), **kwargs)
-    except Exception:  # nothing is lost: SGLang's sampler takes every row, as it would alone
-        logger.exception("soft thinking: SGLang's sampler on a subset of the rows failed; "
-                         "running it on every row")
-        return original(sampler, logits_output, sampling_info, return_logprob, *args, positions, **kwargs)
+    except Exception:
+        logger.exception("soft thinking: SGLang's sampler on a subset of the rows failed")
+        # In the subset path nothing follows SGLang's token sync but its return, so a fault
+        # came before it: this rank has not made it yet.
+        if sglang_syncs_tokens(sampling_info):
+            ids = _subset_fallback(sampler, logits, sampling_info, plan, flags)
+        else:  # nothing is lost: SGLang's sampler takes every row, as it would alone
+            return original(sampler, logits_output, sampling_info, return_logprob, *args, positions, **kwargs)
     return next_ids.index_copy(0, rows.index_tensor, ids.to(next_ids.dtype))
 
 
@@ -164,7 +193,8 @@ def _note_rows(plan, index: list[int], reason: str) -> None:
 
 def _soft_rows_step(table, plan, rows, logits, positions, flags) -> StepResult | None:
     """The soft rows' step; their rows' flags get their inputs' check (not mixed). On a
-    fault: None, and every soft row flagged (the step is one computation for them all)."""
+    fault: None, and every soft row flagged (the step is one computation for them all);
+    they then write their most likely token (:func:`_failed_soft_tokens`)."""
     soft = plan.soft
     index = soft.index_tensor
     soft_rows = rows.index_select(0, index)
@@ -183,6 +213,17 @@ def _soft_rows_step(table, plan, rows, logits, positions, flags) -> StepResult |
         return None
     _raise_flags(flags, index, missed.to(flags.dtype) * FLAG_INPUT)
     return result
+
+
+def _failed_soft_tokens(logits: torch.Tensor, plan) -> torch.Tensor:
+    """The tokens of soft rows whose step failed (they are aborted after it): their most
+    likely ones, on this rank alone, so every rank still calls SGLang's sampler on the same
+    rows; zeros if even that fails (the step's agreement syncs them)."""
+    try:
+        return logits.index_select(0, plan.soft.index_tensor).argmax(dim=-1)
+    except Exception:
+        logger.exception("soft thinking: the failed soft rows' most likely tokens could not be read")
+        return torch.zeros(len(plan.soft.index), dtype=torch.int64, device=logits.device)
 
 
 def _seeded_tokens(logits, sampling_info, plan, positions, flags) -> torch.Tensor:
@@ -267,18 +308,19 @@ def _around_sampler_forward(original, sampler, logits_output, sampling_info, ret
     flags = torch.zeros(logits.shape[0], dtype=torch.int32, device=logits.device)  # [B] FLAG_*
     if plan.fault_tensor is not None:
         _raise_flags(flags, plan.fault_tensor, FLAG_FAULT)
-    result = seeded = None
+    result = seeded = soft_tokens = None
     if plan.soft is not None:
         result = _soft_rows_step(table, plan, rows, logits, sample_positions, flags)
+        soft_tokens = _failed_soft_tokens(logits, plan) if result is None else result.tokens
     if plan.seeded_plain is not None:
         seeded = _seeded_tokens(logits, sampling_info, plan, sample_positions, flags)
     # Run last: SGLang's sampler overwrites the logits it is given in place.
     next_ids = _sglang_sample(original, sampler, logits_output, sampling_info, plan, return_logprob,
-                              plan.soft is not None and result is None, positions, args, kwargs)
+                              positions, flags, args, kwargs)
     if seeded is not None:
         next_ids = next_ids.index_copy(0, plan.seeded_plain.index_tensor, seeded.to(next_ids.dtype))
-    if result is not None:
-        next_ids = next_ids.index_copy(0, plan.soft.index_tensor, result.tokens.to(next_ids.dtype))
+    if soft_tokens is not None:
+        next_ids = next_ids.index_copy(0, plan.soft.index_tensor, soft_tokens.to(next_ids.dtype))
     records = _records(plan, result, flags)
     # The plugin's rows replaced SGLang's choice after SGLang's own token sync: the
     # agreement syncs the final ids (and the flags) across the ranks.
