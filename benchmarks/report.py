@@ -27,7 +27,7 @@ from pathlib import Path
 from benchmarks.metrics import dedupe, summarize
 from benchmarks.paired import PairingError, compare, problem_totals
 from benchmarks.plots import plot_accuracy_vs_tokens
-from benchmarks.report_settings import describe_changes
+from benchmarks.report_settings import as_assignments, describe_changes, distinct_settings
 from benchmarks.report_tables import format_markdown, format_table, table_cells
 
 __all__ = ["PairingError", "ReportError", "build_report", "format_markdown", "format_table",
@@ -81,16 +81,13 @@ def load_run(path: Path) -> list[dict]:
 
 def settings_summary(records: list[dict], field: str) -> str:
     """One line describing ``request[field]`` across a run: "off", its settings, or "mixed"."""
-    distinct = {json.dumps(settings, sort_keys=True)
-                for record in records
-                if (settings := (record.get("request") or {}).get(field))}
+    distinct = distinct_settings(records, field)
     if not distinct:
         return "off"
     if len(distinct) > 1:
         return f"mixed ({len(distinct)} settings)"
-    settings = json.loads(distinct.pop())
-    return " ".join(f"{key}={json.dumps(value, separators=(',', ':'))}"
-                    for key, value in settings.items() if key != "enabled")
+    settings = json.loads(json.dumps(distinct[0], sort_keys=True))  # keys in a stable order
+    return as_assignments({key: value for key, value in settings.items() if key != "enabled"})
 
 
 def method_summary(records: list[dict]) -> str:

@@ -53,18 +53,26 @@ def changed_settings(settings: dict) -> dict[str, object]:
     return changed
 
 
-def describe_changes(records: list[dict], field: str = "soft_thinking") -> str:
-    """One cell: "off", "defaults", the changed parameters as ``name=value`` separated by
-    spaces, or "mixed (N settings)" when the run's requests differ."""
+def distinct_settings(records: list[dict], field: str) -> list[dict]:
+    """The distinct ``request[field]`` values of a run's records (none where it is off)."""
     distinct = {json.dumps(settings, sort_keys=True): settings
                 for record in records
                 if (settings := (record.get("request") or {}).get(field))}
+    return list(distinct.values())
+
+
+def as_assignments(settings: dict) -> str:
+    """``name=value`` pairs separated by spaces, values as compact JSON."""
+    return " ".join(f"{name}={json.dumps(value, separators=(',', ':'))}" for name, value in settings.items())
+
+
+def describe_changes(records: list[dict], field: str = "soft_thinking") -> str:
+    """One cell: "off", "defaults", the changed parameters as ``name=value`` separated by
+    spaces, or "mixed (N settings)" when the run's requests differ."""
+    distinct = distinct_settings(records, field)
     if not distinct:
         return "off"
     if len(distinct) > 1:
         return f"mixed ({len(distinct)} settings)"
-    changed = changed_settings(next(iter(distinct.values())))
-    if not changed:
-        return "defaults"
-    return " ".join(f"{name}={json.dumps(value, separators=(',', ':'))}"
-                    for name, value in changed.items())
+    changed = changed_settings(distinct[0])
+    return as_assignments(changed) if changed else "defaults"

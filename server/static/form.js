@@ -28,6 +28,16 @@ export function element(tag, attributes = {}, ...children) {
   return node;
 }
 
+// The value of a group of fields: each field's reader by name; fields left empty are left out.
+function readAll(reads) {
+  const value = {};
+  for (const [name, readOne] of Object.entries(reads)) {
+    const one = readOne();
+    if (one !== undefined) value[name] = one;
+  }
+  return value;
+}
+
 // A property's default: on the property itself, else on the definition it refers to.
 function defaultOf(root, property) {
   return property.default !== undefined ? property.default : resolve(root, property)?.default;
@@ -162,15 +172,7 @@ function objectFields(root, prefix, node, initial) {
     container.append(built.node);
     reads[name] = built.read;
   }
-  const read = () => {
-    const value = {};
-    for (const [name, readOne] of Object.entries(reads)) {
-      const one = readOne();
-      if (one !== undefined) value[name] = one;
-    }
-    return value;
-  };
-  return { node: container, read };
+  return { node: container, read: () => readAll(reads) };
 }
 
 // The soft_thinking form from the schema; returns {node, read(), summary()}.
@@ -233,15 +235,7 @@ export function requestForm() {
     container.append(row(field.name, field.name, input, field.hint));
     reads[field.name] = () => typedValue(input.value, field.type);
   }
-  const read = () => {
-    const value = {};
-    for (const [name, readOne] of Object.entries(reads)) {
-      const one = readOne();
-      if (one !== undefined) value[name] = one;
-    }
-    return value;
-  };
-  return { node: container, read };
+  return { node: container, read: () => readAll(reads) };
 }
 
 // The form's input for a server error's "param" (a dotted path such as
