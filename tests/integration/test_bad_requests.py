@@ -33,7 +33,7 @@ CASES = [
      {"messages": HELLO, "soft_thinking": {"noise": {"type": "gumbel", "temperature": -1}}},
      400, "soft_thinking.noise"),
     ("soft_unknown_method", "chat/completions",
-     {"messages": HELLO, "soft_thinking": {"method": "latent"}}, 400, "soft_thinking.method"),
+     {"messages": HELLO, "soft_thinking": {"method": "no_such_method"}}, 400, "soft_thinking.method"),
     ("soft_noise_with_mixture_of_inputs", "chat/completions",
      {"messages": HELLO, "soft_thinking": {"method": "mixture_of_inputs", "noise": {"type": "gumbel"}}},
      400, "soft_thinking.noise"),
