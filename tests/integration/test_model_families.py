@@ -217,7 +217,11 @@ def check_selar(client, model, tokenizer, prompt_ids) -> None:
                               math_ids=selar_math_ids(tokenizer))
     assert len(trace) == len(ref.steps) == NUM_STEPS
     assert any(not step.discrete for step in ref.steps), "some steps feed a pushed mixture"
-    compare_selar(trace, ref, threshold, lambda step: 0.01)
+    # SeLaR's push doubles each weight's sensitivity at H about 1 (weights (1 + H) q, near-tied
+    # top tokens): on a random model the traces part by 0.027 in a weight at step 7 (Qwen2, a
+    # cached prompt), so steps past the fifth get the default model's loose bound. A wrong
+    # push or route moves a weight by a tenth or more.
+    compare_selar(trace, ref, threshold, lambda step: 0.01 if step < 5 else 0.05)
 
 
 def check_latent(client, model, tokenizer, prompt_ids) -> None:

@@ -60,6 +60,14 @@ def _entropy(logits: torch.Tensor, temperature: float = 1.0) -> float:
     return float(-(logp.exp() * logp).sum())
 
 
+def _logits_of(model, hidden: torch.Tensor) -> torch.Tensor:
+    """The model's logits from its final-norm hidden state: the output head, then the final
+    soft cap where the family has one (Gemma 2: cap * tanh(z / cap))."""
+    logits = model.get_output_embeddings()(hidden).float()
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    return logits if not cap else cap * torch.tanh(logits / cap)
+
+
 @torch.no_grad()
 def run_reference_latent(model, tokenizer, prompt_ids: list[int], *, num_steps: int, temperature: float,
                          projection: str = "ridge", latent_entropy_threshold: float = 5.0,
@@ -76,7 +84,7 @@ def run_reference_latent(model, tokenizer, prompt_ids: list[int], *, num_steps: 
     result, latent, fed, written = LatentResult(), True, 0, []
     for step in range(num_steps):
         logits, hidden = out.logits[0, -1, :vocab].float(), out.hidden_states[-1][0, -1]
-        assert torch.allclose(model.get_output_embeddings()(hidden)[:vocab], logits, atol=1e-3), "h is not final-norm"
+        assert torch.allclose(_logits_of(model, hidden)[:vocab], logits, atol=1e-3), "h is not final-norm"
         probe = int(torch.argmax(logits))
         entropy = _entropy(logits, temperature)
         if latent:

@@ -60,7 +60,7 @@ def _geometry_problem(model_runner) -> str | None:
         return ("under tensor parallelism each rank holds a shard of the vocabulary, and the trace's "
                 "nearest tokens would need the whole of it")
     embed = find_input_embedding(model_runner.model)
-    head = getattr(model_runner.model, "lm_head", None)
+    head = _output_head(model_runner.model, embed)
     for name, module in (("input embedding", embed), ("output head", head)):
         weight = getattr(module, "weight", None)
         if weight is None or not weight.is_floating_point():
@@ -68,15 +68,29 @@ def _geometry_problem(model_runner) -> str | None:
     return None
 
 
+def _output_head(model, embed):
+    """The module whose rows give the logits: the model's ``lm_head``, or, for a model that
+    ties its head to its input embedding and has none (SGLang's Gemma 2 passes
+    ``embed_tokens`` to its logits processor), the input embedding itself."""
+    head = getattr(model, "lm_head", None)
+    return head if head is not None else embed
+
+
 def _compute_geometry(rt, model_runner) -> None:
     import torch
 
     model = model_runner.model
-    embed, head = find_input_embedding(model), model.lm_head
+    embed = find_input_embedding(model)
+    head = _output_head(model, embed)
     vocab_size = model_runner.model_config.vocab_size
     with torch.no_grad():
         rt.geometry = build_geometry(lambda ids: embed(ids), head.weight.detach(), embed.weight.detach(),
                                      vocab_size)
+    # SGLang's Gemma and Gemma 2 multiply the embedding module's output (input embeddings
+    # given to the model included) by their ``normalizer`` buffer before the first layer.
+    normalizer = getattr(getattr(model, "model", None), "normalizer", None)
+    if isinstance(normalizer, torch.Tensor) and normalizer.numel() == 1:
+        rt.geometry.after_embedding_scale = float(normalizer)
 
 
 def _after_pruned_states(result, processor, hidden_states, *args, **kwargs):

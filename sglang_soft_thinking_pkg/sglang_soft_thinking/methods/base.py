@@ -176,6 +176,10 @@ class Geometry:
     target_norm: torch.Tensor  # [] float32
     rows: torch.Tensor  # [V, H] the input embedding's rows (the model's own weight, not a copy)
     inverse_norms: torch.Tensor  # [V] float32
+    # What the model multiplies its embedding module's output by before the first layer
+    # (SGLang's Gemma and Gemma 2 scale it by sqrt(H) there, where other code scales inside
+    # the embedding): a vector meant to enter the first layer as it is is divided by it.
+    after_embedding_scale: float = 1.0
 
     def nearest(self, vectors: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``count`` tokens whose input embeddings are most similar (cosine) to each of

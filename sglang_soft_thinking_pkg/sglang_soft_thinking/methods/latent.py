@@ -106,7 +106,8 @@ class Latent(Method):
         projected = hidden @ geometry.realign
         projected = projected * (geometry.target_norm / projected.norm(dim=1, keepdim=True).clamp_min(1e-6))
         as_is = (view.setting("projection") == PROJECTION_NONE).unsqueeze(1)
-        vector_input = torch.where(as_is, hidden, projected)  # [N, H]
+        # Coconut's h enters the first layer as it is, whatever the model scales its embeddings by.
+        vector_input = torch.where(as_is, hidden / geometry.after_embedding_scale, projected)  # [N, H]
 
         # The trace of a vector step: its nearest tokens (cosine), as many as the request's max_topk.
         near_ids, near = geometry.nearest(vector_input, view.k_used)
