@@ -17,7 +17,7 @@ import asyncio
 import httpx
 import pytest
 
-from scripts.check_engine_modes import PROMPTS, generate, generate_body, output_mismatches, prompt_ids, soft_body
+from scripts.check_engine_modes import METHODS, PROMPTS, SOFT, generate, generate_body, output_mismatches, prompt_ids, soft_body
 from server_process import serving
 
 # Faults on rank 1 only: seed -> (fault kind, what rank 1's log names). The error the client
@@ -43,7 +43,17 @@ def tp_server():
 
 @pytest.fixture(scope="module")
 def prompts(tokenizer):
-    return [prompt_ids(tokenizer, q) for q in PROMPTS]
+    """A prompt per method the engine serves under TP: every method of the engine-mode check
+    but ``latent``, whose vector inputs are refused under tensor parallelism (tested below)."""
+    return [prompt_ids(tokenizer, q) for i, q in enumerate(PROMPTS) if METHODS[i].get("method") != "latent"]
+
+
+def test_a_method_feeding_vectors_is_refused_under_tp_2_naming_why(tp_server, prompts):
+    body = generate_body(prompts[0], {**SOFT, "method": "latent"})
+    response = httpx.post(f"{tp_server.root_url}/generate", json=body, timeout=300)
+    assert response.status_code != 200 and "tensor parallelism" in response.text, response.text
+    plain = httpx.post(f"{tp_server.root_url}/generate", json=generate_body(prompts[0][:8], None), timeout=300)
+    assert plain.status_code == 200  # the server serves on
 
 
 def retractions(outputs: list[dict]) -> int:
