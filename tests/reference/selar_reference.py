@@ -13,6 +13,12 @@ forward pass. Per thinking step, from the logits of the last position:
 The written token is a sample of ``p``; the caller gives, per step, the token the engine
 wrote where the engine's trace shows it (its discrete steps). A soft step's token is not
 needed: it is fed nothing but the mixture.
+
+Teacher forcing: given ``fed`` (per step, the ids and coefficients the engine's trace says it
+fed), the reference still computes every step from its own logits but then feeds the engine's
+input ``sum_i w_i E[ids_i]``, so a long path is compared step by step without the soft loop's
+amplified rounding. An engine that fed something other than what it recorded is still caught:
+the next step's logits part.
 """
 
 from __future__ import annotations
@@ -53,7 +59,8 @@ def top_k_uncertainty(probs: torch.Tensor, k: int) -> tuple[list[int], torch.Ten
 def run_reference_selar(model, prompt_ids: list[int], *, num_steps: int, temperature: float,
                         tokens: dict[int, int], k: int = 3, threshold: float = 0.5, push: float = 1.0,
                         top_k: int = -1, top_p: float = 1.0, min_p: float = 0.0,
-                        math_ids: frozenset[int] = frozenset()) -> SelarResult:
+                        math_ids: frozenset[int] = frozenset(),
+                        fed: list[tuple[list[int], list[float]]] | None = None) -> SelarResult:
     decoder = _CachedDecoder(model)
     embeddings = decoder.embedding_matrix.double()  # [V, H]
     logits = decoder.prefill(list(prompt_ids))
@@ -69,9 +76,17 @@ def run_reference_selar(model, prompt_ids: list[int], *, num_steps: int, tempera
             weights = [(1 + push * h) * w - (push * h if i == 0 else 0.0) for i, w in enumerate(q.tolist())]
             kept = [i for i, w in enumerate(q.tolist()) if w > 0]
             result.steps.append(SelarStep(False, [ids[i] for i in kept], [weights[i] for i in kept], entropy, h))
-            logits = decoder.feed_embedding(pushed.to(decoder.embedding_matrix.dtype))
+            fed_here = pushed
         else:
             token = int(torch.argmax(probs)) if token is None else token
             result.steps.append(SelarStep(True, [token], [1.0], entropy, h))
-            logits = decoder.feed_token(token)
+            fed_here = token
+        if fed is not None:
+            fed_ids, fed_weights = fed[step]
+            fed_here = fed_ids[0] if fed_weights == [1.0] else (
+                torch.tensor(fed_weights, dtype=torch.float64) @ embeddings[fed_ids])
+        if isinstance(fed_here, int):
+            logits = decoder.feed_token(fed_here)
+        else:
+            logits = decoder.feed_embedding(fed_here.to(decoder.embedding_matrix.dtype))
     return result
