@@ -21,6 +21,14 @@ def server():
 
 
 @pytest.fixture(scope="session")
+def stock_server():
+    """Stock ``python -m sglang.launch_server`` + plugin in float32 with SGLang's defaults
+    otherwise; shared by the modules that check the stock server and its default mode."""
+    with serving("--max-total-tokens", "16384", "--dtype", "float32", name="stock", stock=True) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="session")
 def openai_client(server):
     import openai
 

@@ -38,9 +38,9 @@ def prompts(tokenizer):
 
 
 @pytest.fixture(scope="module")
-def default_server():
-    with start(Mode("default")) as server:
-        yield server
+def default_server(stock_server):
+    """SGLang's default mode on this CPU: the session's stock server (float32, 16384 tokens)."""
+    return stock_server
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,8 @@ from __future__ import annotations
 
 import httpx
 import openai
-import pytest
-
-from server_process import serving
 
 PROMPT = [{"role": "user", "content": "Name a fruit."}]
-
-
-@pytest.fixture(scope="module")
-def stock_server():
-    with serving("--max-total-tokens", "16384", "--dtype", "float32", name="stock",
-                 stock=True) as proc:
-        yield proc
 
 
 def test_stock_server_answers_a_greedy_chat(stock_server, openai_client, model_name):

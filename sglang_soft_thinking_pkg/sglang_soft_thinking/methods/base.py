@@ -266,6 +266,15 @@ def one_hot_input(token: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.
     return ids, weights
 
 
+def token_where(discrete: torch.Tensor, token: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
+                width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A step's input as (ids, weights) [N, width]: the token alone where ``discrete`` [N],
+    else the given ``ids`` and ``weights`` (a mixture, or a vector step's trace). Branch-free."""
+    one_hot_ids, one_hot = one_hot_input(token, width)
+    pick = discrete.unsqueeze(1)
+    return torch.where(pick, one_hot_ids, widen(ids, width)), torch.where(pick, one_hot, widen(weights, width))
+
+
 def samples_unsorted(top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
     """Rows whose thinking samples are drawn unsorted: neither top-k nor top-p cuts.
     The rule depends on the request's own settings only, so its draws never depend on its

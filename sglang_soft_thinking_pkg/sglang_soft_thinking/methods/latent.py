@@ -41,7 +41,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, Field
 
-from sglang_soft_thinking.methods.base import Method, StateColumn, Thought, ThinkingView, one_hot_input, widen
+from sglang_soft_thinking.methods.base import Method, StateColumn, Thought, ThinkingView, token_where
 
 MODE_LATENT, MODE_EXPLICIT = 0, 1
 PROJECTION_NONE = 1  # the index of "none" in LatentParams.projection
@@ -113,13 +113,10 @@ class Latent(Method):
         near_ids, near = geometry.nearest(vector_input, view.k_used)
         own = torch.arange(view.k_used, device=near.device).unsqueeze(0) < view.setting("max_topk").unsqueeze(1)
         near_ids, near = torch.where(own, near_ids, 0), torch.where(own, near, 0.0)
-        one_hot_ids, one_hot = one_hot_input(token, view.k_used)
-        pick = vector.unsqueeze(1)
+        ids, weights = token_where(~vector, token, near_ids, near, view.k_used)
         state = {"mode": torch.where(latent & ~vector, MODE_EXPLICIT, view.state["mode"]),
                  "fed": fed + vector.long(), "newline": newline_end.long()}
-        return Thought(ids=torch.where(pick, widen(near_ids, view.k_used), one_hot_ids),
-                       weights=torch.where(pick, widen(near, view.k_used), one_hot),
-                       token=token, discrete=~vector, state=state, vector=vector, vector_input=vector_input)
+        return Thought(ids=ids, weights=weights, token=token, discrete=~vector, state=state, vector=vector, vector_input=vector_input)
 
 
 METHOD = Latent()

@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field, field_validator
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking import gate
 from sglang_soft_thinking.limits import max_topk_limit
-from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, one_hot_input, widen
+from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, token_where
 
 # The authors' maths symbols (their get_math_symbols_ids), every token of each string:
 # a step that samples one of them feeds it, whatever its entropy.
@@ -97,11 +97,8 @@ class Selar(Method):
         push = (view.setting("selar_push") * entropy).unsqueeze(1)  # [N, 1]
         pushed = q * (1 + push)
         pushed[:, :1] -= push  # e + H (e - E[top1]) as weights on the same tokens
-        soft_ids, soft = widen(view.prefix.ids[:, :width], view.k_used), widen(pushed, view.k_used)
-        one_hot_ids, one_hot = one_hot_input(sampled, view.k_used)
-        pick = (~mixed).unsqueeze(1)
-        return Thought(ids=torch.where(pick, one_hot_ids, soft_ids), weights=torch.where(pick, one_hot, soft),
-                       token=sampled, discrete=~mixed)
+        ids, weights = token_where(~mixed, sampled, view.prefix.ids[:, :width], pushed, view.k_used)
+        return Thought(ids=ids, weights=weights, token=sampled, discrete=~mixed)
 
 
 METHOD = Selar()

@@ -49,7 +49,7 @@ import torch
 from pydantic import BaseModel, Field, model_validator
 
 from sglang_soft_thinking.methods.base import (
-    Advance, Method, StateColumn, Thought, ThinkingView, one_hot_input,
+    Advance, Method, StateColumn, Thought, ThinkingView, token_where,
 )
 
 MODE_LATENT, MODE_EXPLICIT = 0, 1
@@ -176,10 +176,8 @@ class Switch(Method):
         ids, weights = concept.ids, concept.weights
         if vocabulary is not None and "newline" in vocabulary.tokens:
             ids, weights = _first_blend(view, ids, weights, vocabulary.tokens["newline"])
-        one_hot_ids, one_hot = one_hot_input(token, view.k_used)
-        pick = explicit.unsqueeze(1)
-        return Thought(ids=torch.where(pick, one_hot_ids, ids), weights=torch.where(pick, one_hot, weights),
-                       token=token, discrete=explicit, end=decided.end, hold_end=decided.hold_end,
+        ids, weights = token_where(explicit, token, ids, weights, view.k_used)
+        return Thought(ids=ids, weights=weights, token=token, discrete=explicit, end=decided.end, hold_end=decided.hold_end,
                        state=decided.state)
 
 

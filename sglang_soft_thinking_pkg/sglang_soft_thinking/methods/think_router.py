@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, field_validator
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking import gate
 from sglang_soft_thinking.limits import max_topk_limit
-from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, one_hot_input
+from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, token_where
 
 
 class ThinkRouterParams(BaseModel):
@@ -70,11 +70,9 @@ class ThinkRouter(Method):
                                    polarity=view.setting("router_polarity"))
         discrete = ~latent
         concept, sampled = view.concept(), view.sample()[:, 0]
-        one_hot_ids, one_hot = one_hot_input(sampled, view.k_used)
-        pick = discrete.unsqueeze(1)
-        return Thought(ids=torch.where(pick, one_hot_ids, concept.ids),
-                       weights=torch.where(pick, one_hot, concept.weights),
-                       token=torch.where(discrete, sampled, concept.ids[:, 0]), discrete=discrete)
+        ids, weights = token_where(discrete, sampled, concept.ids, concept.weights, view.k_used)
+        return Thought(ids=ids, weights=weights, token=torch.where(discrete, sampled, concept.ids[:, 0]),
+                       discrete=discrete)
 
 
 METHOD = ThinkRouter()
