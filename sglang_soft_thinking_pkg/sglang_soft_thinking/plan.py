@@ -65,6 +65,7 @@ class MethodSlice:
     start: int
     stop: int
     samples_vocabulary: bool = False  # some row draws its thinking samples unsorted
+    traced: bool = True  # some row returns its trace (a vector step's nearest tokens are for it alone)
 
 
 @dataclass
@@ -153,6 +154,7 @@ class _Member:
     noise_kind: int
     method: int | None  # None: known to be answering
     samples_vocabulary: bool
+    traced: bool
 
 
 def _member(row: int, s: RequestSettings, vocab_size: int, answering: bool) -> _Member:
@@ -160,9 +162,10 @@ def _member(row: int, s: RequestSettings, vocab_size: int, answering: bool) -> _
     settings (method, noise, a wide thinking support) no longer cost its step anything."""
     answer = answer_fetch_k(s, vocab_size)
     if answering:
-        return _Member(row, s.input_width, min(s.input_width, vocab_size), answer, C.NOISE_NONE, None, False)
+        return _Member(row, s.input_width, min(s.input_width, vocab_size), answer, C.NOISE_NONE, None, False,
+                       s.return_trace)
     return _Member(row, s.input_width, think_fetch_k(s, vocab_size), answer, s.noise_kind,
-                   s.method, samples_vocabulary(s))
+                   s.method, samples_vocabulary(s), s.return_trace)
 
 
 def _method_slices(members: list[_Member]) -> tuple[MethodSlice, ...]:
@@ -172,7 +175,8 @@ def _method_slices(members: list[_Member]) -> tuple[MethodSlice, ...]:
     for i in range(1, len(members) + 1):
         if i == len(members) or members[i].method != members[start].method:
             part = members[start:i]
-            slices.append(MethodSlice(part[0].method, start, i, any(m.samples_vocabulary for m in part)))
+            slices.append(MethodSlice(part[0].method, start, i, any(m.samples_vocabulary for m in part),
+                                      any(m.traced for m in part)))
             start = i
     return tuple(slices)
 

@@ -178,7 +178,7 @@ def _group_step(block: RowBlock, logits: torch.Tensor, group: SoftGroup, k_used:
             settings=lambda name, a=a, b=b: rows[name][a:b], state=_slice_state(rows, method, a, b),
             draws=RowDraws(draws.seeds[a:b], draws.positions[a:b]), first=first[a:b], k_used=k_used,
             fetch_k_think=group.fetch_k_think, noise_kinds=group.noise_kinds,
-            samples_vocabulary=piece.samples_vocabulary, vocabulary=vocabulary,
+            samples_vocabulary=piece.samples_vocabulary, traced=piece.traced, vocabulary=vocabulary,
             hidden=lambda a=a, b=b: inputs.hidden(lo + a, lo + b), geometry=inputs.geometry)
         thought = method.step(view)
         if thought.vector is not None:

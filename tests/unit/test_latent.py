@@ -93,7 +93,8 @@ def peaked(token, height=30.0):
 def test_a_latent_step_feeds_the_realigned_hidden_state_and_the_rule_switches_to_explicit():
     w_in, w_out = weights(2)
     geometry = geometry_of(w_in, w_out)
-    requests = [request_settings(method=LATENT, max_topk=3, think_end_ids=[39], max_latent_steps=2, seed=1),
+    requests = [request_settings(method=LATENT, max_topk=3, think_end_ids=[39], max_latent_steps=2, seed=1,
+                                 return_trace=True),
                 request_settings(method=LATENT, max_topk=4, think_end_ids=[39], projection="none", seed=2),
                 request_settings(method=CONCEPT, max_topk=3, think_end_ids=[39], seed=3)]
     table = latent_table(requests)
@@ -122,6 +123,39 @@ def test_a_latent_step_feeds_the_realigned_hidden_state_and_the_rule_switches_to
     assert [k[1] for k in kinds] == [True, True, True, True]  # no rule fired (50 vectors allowed)
     assert not any(k[2] for k in kinds)  # a concept row never feeds a vector
     assert table.feeds_vector.tolist() == [0, 1, 0]
+
+
+def test_without_a_trace_a_vector_step_makes_no_pass_over_the_vocabulary_and_feeds_the_same(monkeypatch):
+    """No row returns its trace: the nearest tokens are never computed, each vector step
+    records the token it wrote, and every fed vector, token and switch is as with a trace."""
+    w_in, w_out = weights(5)
+    geometry = geometry_of(w_in, w_out)
+    runs = {}
+    for traced in (True, False):
+        requests = [request_settings(method=LATENT, max_topk=3, think_end_ids=[39], max_latent_steps=2, seed=1,
+                                     return_trace=traced),
+                    request_settings(method=LATENT, max_topk=4, think_end_ids=[39], projection="none", seed=2,
+                                     return_trace=traced)]
+        table = latent_table(requests)
+        calls = []
+        monkeypatch.setattr(type(geometry), "nearest", lambda self, v, count, real=type(geometry).nearest:
+                            calls.append(count) or real(self, v, count))
+        steps = []
+        g = torch.Generator().manual_seed(9)
+        for step in range(3):
+            hidden, logits = torch.randn(2, HIDDEN, generator=g), torch.randn(2, VOCAB, generator=g)
+            result, order = one_step(table, requests, logits, hidden, geometry)
+            steps.append((result, table.vectors.clone()))
+        monkeypatch.undo()
+        runs[traced] = steps, calls
+    (with_trace, traced_calls), (without, untraced_calls) = runs[True], runs[False]
+    assert traced_calls and not untraced_calls
+    for (a, vectors_a), (b, vectors_b) in zip(with_trace, without):
+        assert torch.equal(a.tokens, b.tokens) and torch.equal(a.vector, b.vector)
+        assert torch.equal(vectors_a, vectors_b)
+        assert b.ids[:, 0].tolist() == b.tokens.tolist() and b.weights[:, 0].eq(1).all()
+        assert b.weights[:, 1:].eq(0).all()
+    assert with_trace[0][0].vector.all()  # the first steps were vector steps
 
 
 def test_the_entropy_and_the_step_limit_end_the_latent_segment():

@@ -95,12 +95,13 @@ class ThinkingView:
     def __init__(self, *, logits: torch.Tensor, prefix: C.Prefix, settings: Callable[[str], torch.Tensor],
                  state: dict[str, torch.Tensor], draws: RowDraws, first: torch.Tensor, k_used: int,
                  fetch_k_think: int, noise_kinds: frozenset[int], samples_vocabulary: bool,
-                 vocabulary: "Vocabulary | None" = None, hidden: Callable[[], torch.Tensor] | None = None,
+                 traced: bool = True, vocabulary: "Vocabulary | None" = None, hidden: Callable[[], torch.Tensor] | None = None,
                  geometry: "Geometry | None" = None):
         self.logits, self.prefix, self.state, self.draws = logits, prefix, state, draws
         self.vocabulary = vocabulary  # the model's named token sets and tokens (methods that need them)
         self.first = first  # [N] bool: the request's first thinking step
         self.k_used = k_used  # columns of the widest input among these rows
+        self.traced = traced  # some row returns its trace: what only a trace shows must be computed
         self._setting, self._fetch_k, self._noise_kinds = settings, fetch_k_think, noise_kinds
         self._samples_vocabulary = samples_vocabulary
         self._concept: C.ConceptToken | None = None

@@ -21,7 +21,9 @@ explicitly (sampled tokens, the KV cache kept), at the first step after the firs
 * the latent steps reach ``max_latent_steps`` (the authors' 50 vectors).
 
 That step writes its probe and feeds it as a token. Cold Stop, the budget and the
-think-end string work as for every method.
+think-end string work as for every method. A vector step's trace is its nearest tokens by
+cosine, a pass over the vocabulary as large as the logits'; it is computed only when some
+row of the step returns its trace (``return_trace``), else the step records its token.
 
 Where the engine departs from the authors' code: the first step writes the argmax of the
 prompt's own logits (the engine writes a token for every position; theirs writes nothing
@@ -41,7 +43,7 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, Field
 
-from sglang_soft_thinking.methods.base import Method, StateColumn, Thought, ThinkingView, token_where
+from sglang_soft_thinking.methods.base import Method, StateColumn, Thought, ThinkingView, one_hot_input, token_where
 
 MODE_LATENT, MODE_EXPLICIT = 0, 1
 PROJECTION_NONE = 1  # the index of "none" in LatentParams.projection
@@ -109,14 +111,18 @@ class Latent(Method):
         # Coconut's h enters the first layer as it is, whatever the model scales its embeddings by.
         vector_input = torch.where(as_is, hidden / geometry.after_embedding_scale, projected)  # [N, H]
 
-        # The trace of a vector step: its nearest tokens (cosine), as many as the request's max_topk.
-        near_ids, near = geometry.nearest(vector_input, view.k_used)
-        own = torch.arange(view.k_used, device=near.device).unsqueeze(0) < view.setting("max_topk").unsqueeze(1)
-        near_ids, near = torch.where(own, near_ids, 0), torch.where(own, near, 0.0)
-        ids, weights = token_where(~vector, token, near_ids, near, view.k_used)
+        if view.traced:
+            # The trace of a vector step: its nearest tokens (cosine), as many as the request's max_topk.
+            near_ids, near = geometry.nearest(vector_input, view.k_used)
+            own = torch.arange(view.k_used, device=near.device).unsqueeze(0) < view.setting("max_topk").unsqueeze(1)
+            near_ids, near = torch.where(own, near_ids, 0), torch.where(own, near, 0.0)
+            ids, weights = token_where(~vector, token, near_ids, near, view.k_used)
+        else:  # no row returns its trace: no pass over the vocabulary; every step records its token
+            ids, weights = one_hot_input(token, view.k_used)
         state = {"mode": torch.where(latent & ~vector, MODE_EXPLICIT, view.state["mode"]),
                  "fed": fed + vector.long(), "newline": newline_end.long()}
-        return Thought(ids=ids, weights=weights, token=token, discrete=~vector, state=state, vector=vector, vector_input=vector_input)
+        return Thought(ids=ids, weights=weights, token=token, discrete=~vector, state=state, vector=vector,
+                       vector_input=vector_input)
 
 
 METHOD = Latent()
