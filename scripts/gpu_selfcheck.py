@@ -19,19 +19,25 @@ path it is installed, no pip needed; ``pip install --no-index --no-deps --target
 Checks, each PASS or FAIL; a check that raises is a FAIL with its stack in the report, the
 next check still runs, and ``--out`` is always written:
 
-* replay: the decode mixing is captured in a ``torch.cuda.CUDAGraph`` while no row thinks
-  (on a CPU traced by ``torch.jit.trace``), the soft step once per batch plan, then replayed
-  while rows of every kind think: each method (switch with its maths tokens and first
-  blend, Dirichlet and Gumbel noise, the unsorted whole-vocabulary sample, multiplex,
-  think_router, mixture of inputs, discrete, selar), plain rows among them; rows leave thinking
-  (the model's think-end, the budget, Cold Stop) and start answering; half are re-admitted
-  with other methods and widths. Each replay equals an eager twin bitwise, its mixtures
-  equal a float64 ``sum_i w_i E[ids_i]`` within the embedding dtype's rounding, and each
-  thought matches the float64 reference of its method (selfcheck/reference.py);
-* no_waits: admission, mixing, every method's step and the records' copy under
-  :func:`sync_guard.no_host_sync`, every input made beforehand (on CUDA PyTorch's sync
-  debug mode raises on a wait; on a CPU the check runs with its tensors on ``meta``, where
-  the guard refuses pageable and blocking copies);
+* replay: the decode step (the mixing, then the logits hook's keeping of the hidden
+  states) is captured in a ``torch.cuda.CUDAGraph`` while no row thinks (on a CPU traced by
+  ``torch.jit.trace``), the soft step once per batch plan, then replayed while rows of
+  every kind think: each method (switch with its maths tokens and first blend, Dirichlet
+  and Gumbel noise, the unsorted whole-vocabulary sample, multiplex, think_router, mixture
+  of inputs, discrete, selar, latent with both projections), plain rows among them; rows
+  leave thinking (the model's think-end, the budget, Cold Stop) and start answering, latent
+  rows leave their latent segment after ``max_latent_steps`` vectors and think on
+  explicitly; half are re-admitted with other methods and widths. Each replay equals an
+  eager twin bitwise, its mixtures equal a float64 ``sum_i w_i E[ids_i]`` within the
+  embedding dtype's rounding, each vector fed equals a float64 ``h W_a`` rescaled to the
+  mean input-row norm (``W_a`` by its own least squares; ``projection: "none"``: ``h``),
+  a vector step's trace lists its float64 nearest tokens by cosine, and each thought
+  matches the float64 reference of its method (selfcheck/reference.py, vectors.py);
+* no_waits: admission, mixing, the hidden states kept, every method's step (latent's
+  vectors included) and the records' copy under :func:`sync_guard.no_host_sync`, every
+  input made beforehand (on CUDA PyTorch's sync debug mode raises on a wait; on a CPU the
+  check runs with its tensors on ``meta``, where the guard refuses pageable and blocking
+  copies);
 * batch_invariance: a row's step and mixed input alone equal those in a batch, bitwise;
 * vocab_split: ``ShardMixer`` over the vocabulary split 2 and 4 ways equals float64;
 * padded_rows: through the plugin's embedding hook, SGLang's padded decode rows pointing

@@ -1,13 +1,15 @@
 """The self-check's bench: an embedding of a real model's size, its vocabulary's named
-tokens, a batch of rows of every kind, and logits made on the device (no host copy)."""
+tokens, an output head and the geometry the vector input kind maps with, a batch of rows
+of every kind, and logits and hidden states made on the device (no host copy)."""
 
 from __future__ import annotations
 
 import torch
 
 from sglang_soft_thinking import concept as C
+from sglang_soft_thinking.geometry import build_geometry
 from sglang_soft_thinking.methods import method_id
-from sglang_soft_thinking.methods.base import Vocabulary
+from sglang_soft_thinking.methods.base import Geometry, Vocabulary
 from sglang_soft_thinking.mixing import ShardMixer, VocabShard, decode_inputs
 from sglang_soft_thinking.settings import RequestSettings
 from sglang_soft_thinking.table import SoftThinkingTable
@@ -41,7 +43,14 @@ ROW_KINDS: dict[str, dict | None] = {
     "budget": dict(max_thinking_tokens=3, max_topk=2),
     "cold_stop": dict(entropy_threshold=100.0, length_threshold=2, max_topk=3),
     "model_end": dict(max_topk=10),  # its logits force the think-end token at a step
+    # The vector input kind: latent steps, then explicit thinking once max_latent_steps
+    # vectors were fed (the entropy rule kept out of the way: the bench's logits are random).
+    "latent_ridge": dict(method="latent", max_latent_steps=2, latent_entropy_threshold=100.0, max_topk=6),
+    "latent_none": dict(method="latent", projection="none", max_latent_steps=3, latent_entropy_threshold=100.0,
+                        max_topk=4),
 }
+# The rows of the vector input kind, and whether each feeds its hidden state as it is.
+VECTOR_KINDS = {"latent_ridge": False, "latent_none": True}
 
 
 def batch_kinds(batch: int) -> list[str]:
@@ -59,12 +68,20 @@ def requests_of(kinds: list[str], seed: int = 100) -> list[RequestSettings | Non
 
 class Bench:
     def __init__(self, device: torch.device, vocab: int, hidden: int, dtype: torch.dtype):
-        self.device, self.vocab, self.dtype = torch.device(device), vocab, dtype
+        self.device, self.vocab, self.hidden_size, self.dtype = torch.device(device), vocab, hidden, dtype
         if self.device.type == "meta":
             self.weight = torch.empty(vocab, hidden, dtype=dtype, device=self.device)
-        else:  # made on the device: no host copy of a real model's embedding
+            self.output_weight = torch.empty(vocab, hidden, dtype=dtype, device=self.device)
+            self.geometry = Geometry(realign=torch.empty(hidden, hidden, device=self.device),
+                                     target_norm=torch.empty((), device=self.device), rows=self.weight,
+                                     inverse_norms=torch.empty(vocab, device=self.device))
+        else:  # made on the device: no host copy of a real model's embedding or head
             generator = torch.Generator(device=self.device).manual_seed(0)
             self.weight = (0.02 * torch.randn(vocab, hidden, generator=generator, device=self.device)).to(dtype)
+            self.output_weight = (0.02 * torch.randn(vocab, hidden, generator=generator,
+                                                     device=self.device)).to(dtype)
+            # The input embedding W_in and the output head W_out mapped as at start-up (hooks/hidden.py).
+            self.geometry = build_geometry(lambda ids: self.weight[ids], self.output_weight, self.weight, vocab)
         self.embedding = torch.nn.Embedding.from_pretrained(self.weight)
         self.mixer = ShardMixer(self.weight, VocabShard.whole(vocab))
         # The switch and selar methods' named tokens: a maths token set (every tenth id), a newline.
@@ -73,7 +90,11 @@ class Bench:
         self.vocabulary = Vocabulary(masks={"math": math, "selar_math": math}, tokens={"newline": NEWLINE_ID})
 
     def table(self, rows: int) -> SoftThinkingTable:
-        return SoftThinkingTable(rows, K_MAX, self.device)
+        """A state table with its vector buffers, as the plugin makes it for a model that
+        can feed vectors."""
+        table = SoftThinkingTable(rows, K_MAX, self.device)
+        table.ensure_vectors(self.hidden_size)
+        return table
 
     def logits(self, batch: int, step: int) -> torch.Tensor:
         """[batch, vocab] float32 made on the device itself (a seeded generator there)."""
@@ -81,6 +102,13 @@ class Bench:
             return torch.empty(batch, self.vocab, device=self.device)
         generator = torch.Generator(device=self.device).manual_seed(1000 + step)
         return 3 * torch.randn(batch, self.vocab, generator=generator, device=self.device)
+
+    def hidden(self, batch: int, step: int) -> torch.Tensor:
+        """[batch, hidden] float32: a step's final-norm hidden states, made on the device."""
+        if self.device.type == "meta":
+            return torch.empty(batch, self.hidden_size, device=self.device)
+        generator = torch.Generator(device=self.device).manual_seed(2000 + step)
+        return torch.randn(batch, self.hidden_size, generator=generator, device=self.device)
 
     def decode(self, table, rows: torch.Tensor, token_ids: torch.Tensor) -> torch.Tensor:
         return decode_inputs(self.mixer, self.embedding(token_ids), table, rows, table.k_max)

@@ -21,7 +21,8 @@ from .bench import K_MAX, batch_kinds, requests_of
 
 
 def check_no_waits(bench, batch: int, steps: int = 3) -> dict:
-    """Admission, the decode mixing, every method's step and the records' copy under
+    """Admission, the decode mixing, the logits hook's keeping of the hidden states, every
+    method's step (latent's vectors and their trace included) and the records' copy under
     :func:`sync_guard.no_host_sync`. Every input is made before the guarded block (on the
     device, or copied there from pinned memory); a wait found is a failed check."""
     requests = requests_of(batch_kinds(batch))
@@ -31,6 +32,7 @@ def check_no_waits(bench, batch: int, steps: int = 3) -> dict:
     rows = torch.arange(batch, device=bench.device)
     tokens = torch.zeros(batch, dtype=torch.int64, device=bench.device)
     logits = [bench.logits(batch, i)[order] for i in range(steps)]
+    hidden = [bench.hidden(batch, i) for i in range(steps)]
     positions = [torch.full((len(soft_rows),), 9 + i, dtype=torch.int64, device=bench.device) for i in range(steps)]
     table = bench.table(batch)
     try:
@@ -38,12 +40,16 @@ def check_no_waits(bench, batch: int, steps: int = 3) -> dict:
             table.admit(list(range(batch)), requests)
             for i in range(steps):
                 bench.decode(table, rows, tokens)
+                table.store_hidden(rows, hidden[i])
                 result = soft_step(table, order, logits[i], soft, positions[i], failed=table.missed_inputs(order),
-                                   vocabulary=bench.vocabulary)
+                                   vocabulary=bench.vocabulary, geometry=bench.geometry)
                 StepRecords(result, soft.position_of())
     except (HostSyncError, RuntimeError) as error:  # CUDA's sync debug mode raises RuntimeError
         return {"pass": False, "problem": f"{type(error).__name__}: {error}", "stack": traceback.format_exc()}
-    return {"pass": True, "device": str(bench.device)}
+    vector_rows = sum(1 for s in requests if s is not None and s.method_object.input_kind == "vector")
+    if not vector_rows:
+        return {"pass": False, "problem": f"no row of the vector input kind among {batch}", "vector_rows": 0}
+    return {"pass": True, "device": str(bench.device), "vector_rows": vector_rows}
 
 
 def check_batch_invariance(bench, batch: int) -> dict:

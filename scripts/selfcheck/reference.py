@@ -13,7 +13,14 @@
 * :func:`selar` — SeLaR's input: with ``q`` the ``k`` most probable tokens of the filtered
   distribution renormalised and ``H = H(q) / ln k``, the vector ``e + push H (e - E[top1])``
   (``e = sum q_i E_i``) as weights on the tokens when ``H >= threshold`` and the sampled
-  token is no maths token, else the sampled token alone.
+  token is no maths token, else the sampled token alone;
+* :func:`realign` — LaTER's map from output to input space: ``X`` minimising
+  ``|W_out X - W_in|^2 + lambda |X|^2``, written as the stacked least-squares system
+  ``[W_out; sqrt(lambda) I] X = [W_in; 0]`` and solved by QR factorisations;
+* :func:`latent_input` — a latent step's input: ``h X`` rescaled to the mean norm of the
+  rows of ``W_in``, or ``h`` itself (``projection: "none"``);
+* :func:`cosines` — a vector's cosine similarity to given rows of ``W_in`` (a vector step's
+  trace lists its nearest tokens by this).
 
 One row at a time, by full sorts: slow and plain on purpose.
 """
@@ -115,3 +122,47 @@ def dense(ids: torch.Tensor, weights: torch.Tensor, vocab: int) -> torch.Tensor:
     """A row's (ids, weights) [K] as a [V] float64 vector (repeated ids add up)."""
     out = torch.zeros(vocab, dtype=torch.float64, device=ids.device)
     return out.index_add(0, ids, weights.double())
+
+
+RIDGE_LAMBDA = 1e-5  # LaTER's regulariser
+
+
+def realign(w_in: torch.Tensor, w_out: torch.Tensor, lam: float = RIDGE_LAMBDA, chunk_rows: int = 8192) -> torch.Tensor:
+    """w_in, w_out [V, H] -> X [H, H] float64: the stacked system solved by Householder QR
+    (no normal equations), a chunk of rows at a time: the rows seen so far reduce to their
+    ``R`` and ``Q^T b`` (the residual orthogonal to them does not depend on X), so memory
+    stays a chunk's whatever the vocabulary."""
+    hidden = w_out.shape[1]
+    upper = math.sqrt(lam) * torch.eye(hidden, dtype=torch.float64, device=w_out.device)  # [H, H]
+    rhs = torch.zeros_like(upper)  # the regulariser's rows aim at 0
+    for start in range(0, w_out.shape[0], chunk_rows):
+        stacked = torch.cat([upper, w_out[start:start + chunk_rows].double()])  # [H + n, H]
+        target = torch.cat([rhs, w_in[start:start + chunk_rows].double()])  # [H + n, H]
+        q, upper = torch.linalg.qr(stacked)
+        rhs = q.T @ target
+    return torch.linalg.solve_triangular(upper, rhs, upper=True)
+
+
+def latent_input(hidden: torch.Tensor, realign_map: torch.Tensor, w_in: torch.Tensor,
+                 as_is: torch.Tensor) -> torch.Tensor:
+    """hidden [N, H], as_is [N] bool -> [N, H] float64."""
+    h = hidden.double()
+    projected = h @ realign_map
+    mean_norm = w_in.double().norm(dim=1).mean()
+    projected = projected * (mean_norm / projected.norm(dim=1, keepdim=True))
+    return torch.where(as_is.unsqueeze(1), h, projected)
+
+
+def cosines(w_in: torch.Tensor, vectors: torch.Tensor, ids: torch.Tensor | None = None,
+            chunk_rows: int = 8192) -> torch.Tensor:
+    """vectors [N, H]; ids [N, K] -> [N, K] float64 (every row of ``w_in`` without ids: [N, V],
+    a chunk of rows at a time)."""
+    unit = vectors.double() / vectors.double().norm(dim=1, keepdim=True)  # [N, H]
+    if ids is not None:
+        chosen = w_in[ids].double()  # [N, K, H]
+        return (chosen @ unit.unsqueeze(2)).squeeze(2) / chosen.norm(dim=2)
+    parts = []
+    for start in range(0, w_in.shape[0], chunk_rows):
+        rows = w_in[start:start + chunk_rows].double()  # [n, H]
+        parts.append((unit @ rows.T) / rows.norm(dim=1))
+    return torch.cat(parts, dim=1)

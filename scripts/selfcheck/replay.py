@@ -1,6 +1,8 @@
 """The replay check: a decode step captured while no row thinks, replayed while rows of every
 kind think, leave thinking and are re-admitted; each replay equals an eager twin bitwise
-and the independent float64 references (reference.py) within the dtype's rounding."""
+and the independent float64 references (reference.py) within the dtype's rounding. The
+captured decode step holds the mixing and the logits hook's keeping of the hidden states
+(as SGLang's decode graph holds both); the vector input kind is checked in vectors.py."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from sglang_soft_thinking.transfer import to_device
 
 from . import reference as R
 from .bench import END_ID, MATH_EVERY, MATH_ID, NEWLINE_ID, ROW_KINDS, batch_kinds, requests_of
+from .vectors import VectorCheck
 
 EXACT_CONCEPT = {"concept_top_k", "budget", "cold_stop", "model_end"}  # no noise: weights to compare
 LEAVES = {"budget": KIND_BUDGET, "cold_stop": KIND_COLD_STOP, "model_end": KIND_THINK_END}
@@ -41,7 +44,8 @@ def capture(fn, cuda: bool, table):
     (in place: the graph reads those buffers), so the eager twin stays its twin."""
     if not cuda:
         return fn
-    buffers = (table.ints, table.floats, table.concept_ids, table.concept_weights)
+    buffers = [b for b in (table.ints, table.floats, table.concept_ids, table.concept_weights, table.hidden,
+                           table.vectors) if b is not None]
     saved = [b.clone() for b in buffers]
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
@@ -61,17 +65,18 @@ def capture(fn, cuda: bool, table):
     return replay
 
 
-def trace(bench, table, rows, tokens):
-    """On a CPU: the decode inputs recorded by ``torch.jit.trace`` (Python frozen, as in a
-    capture), run without TorchScript's optimisations, which would fold the table's current
-    values into constants (a CUDA graph reads its buffers at every replay)."""
+def trace(fn, inputs: tuple):
+    """On a CPU: ``fn(*inputs)`` recorded by ``torch.jit.trace`` (Python frozen, as in a
+    capture), run on the same input tensors without TorchScript's optimisations, which would
+    fold the table's current values into constants (a CUDA graph reads its buffers at every
+    replay)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(lambda ids: bench.decode(table, rows, ids), (tokens,), check_trace=False)
+        traced = torch.jit.trace(fn, inputs, check_trace=False)
 
     def replay():
         with torch.jit.optimized_execution(False):
-            return traced(tokens)
+            return traced(*inputs)
     return replay
 
 
@@ -99,16 +104,19 @@ class Replay:
         self.tokens = torch.zeros(batch, dtype=torch.int64, device=device)
         self.logits = bench.logits(batch, 0)
         self.positions = torch.full((batch,), 40, dtype=torch.int64, device=device)
+        self.hidden = bench.hidden(batch, 0)  # [batch, H] the step's final-norm hidden states
         self.problems, self.seen = [], {name: set() for name in ROW_KINDS}
         self.notes = {"first_blend": 0, "math_explicit": 0, "readmitted_rows": [],
                       "compared": {"mixture": 0, "concept": 0, "noise_support": 0, "mixture_of_inputs": 0,
                                    "think_router": 0, "selar": 0},
                       "max_error": {"mixture": 0.0, "weights": 0.0}}
         with torch.no_grad():
+            self.vectors = VectorCheck(bench, batch, self.notes, self.problems)
             if self.cuda:
-                self.mix = capture(lambda: bench.decode(self.captured, self.rows, self.tokens), True, self.captured)
+                self.mix = capture(lambda: self._decode(self.captured, self.tokens, self.hidden), True, self.captured)
             else:
-                self.mix = trace(bench, self.captured, self.rows, self.tokens)
+                self.mix = trace(lambda ids, hidden: self._decode(self.captured, ids, hidden),
+                                 (self.tokens, self.hidden))
             self._plan(batch_kinds(batch), list(range(batch)), seed=100)
         self.unsorted = self.plan.unsorted
 
@@ -119,11 +127,20 @@ class Replay:
             table.admit(admitted, [self.plan.requests[r] for r in admitted])
         self.replay_step = capture(lambda: self._soft_step(self.captured), self.cuda, self.captured)
 
+    def _decode(self, table, tokens, hidden):
+        """What a decode graph holds: the inputs mixed, then (after the model) the step's
+        hidden states kept by the logits hook's own table call (hooks/hidden.py). Returns
+        the inputs and the kept states: TorchScript drops an in-place write to a buffer
+        whose result nothing returns (a CUDA graph replays every kernel it recorded)."""
+        inputs = self.bench.decode(table, self.rows, tokens)
+        table.store_hidden(self.rows, hidden)
+        return inputs, table.hidden
+
     def _soft_step(self, table):
         plan = self.plan
         failed = table.missed_inputs(plan.order) if self.cuda else None
         return soft_step(table, plan.order, self.logits[plan.order], plan.soft, self.positions[plan.order],
-                         failed=failed, vocabulary=self.bench.vocabulary)
+                         failed=failed, vocabulary=self.bench.vocabulary, geometry=self.bench.geometry)
 
     def readmit_half(self) -> None:
         """Every other row is re-admitted with another kind: another method and width, a
@@ -131,6 +148,7 @@ class Replay:
         names = list(ROW_KINDS)
         kinds = [names[(names.index(k) + 5) % len(names)] if r % 2 == 0 else k for r, k in enumerate(self.kinds)]
         self.notes["readmitted_rows"] = list(range(0, self.batch, 2))
+        self.vectors.readmitted(self.notes["readmitted_rows"], self.kinds)
         self._plan(kinds, self.notes["readmitted_rows"], seed=500)
         self.unsorted = self.unsorted and self.plan.unsorted
 
@@ -140,6 +158,7 @@ class Replay:
     def _next_logits(self, i: int) -> None:
         logits = self.logits
         logits.copy_(self.bench.logits(self.batch, i + 1))
+        self.hidden.copy_(self.bench.hidden(self.batch, i + 1))
         if i == 1:  # on switch rows a flat step (latent: its entropy rose) tops a maths token
             maths = self._rows_of("switch_math_blend")
             logits[maths] = 0.2 * logits[maths]
@@ -152,32 +171,40 @@ class Replay:
         captured, eager = self.captured, self.eager
         self._next_logits(i)
         use = (captured.is_soft > 0) & (captured.has_concept > 0)
+        feeds = use & (captured.feeds_vector > 0)  # rows whose input is a vector, not a mixture
         before = captured.concept_ids.clone(), captured.concept_weights.clone()
         first = (captured.thinking_steps == 0) & (captured.is_soft > 0)
-        got_inputs, want_inputs = self.mix(), self.bench.decode(eager, self.rows, self.tokens)
+        (got_inputs, _), (want_inputs, _) = self.mix(), self._decode(eager, self.tokens, self.hidden)
         got, want = self.replay_step(), self._soft_step(eager)
         differing = [name for name, a, b in (
             ("inputs", got_inputs, want_inputs), ("tokens", got.tokens, want.tokens), ("kinds", got.kinds, want.kinds),
-            ("ids", got.ids, want.ids), ("weights", got.weights, want.weights)) if not torch.equal(a, b)]
+            ("ids", got.ids, want.ids), ("weights", got.weights, want.weights), ("vector rows", got.vector, want.vector),
+            ("kept hidden states", captured.hidden, eager.hidden), ("vectors", captured.vectors, eager.vectors))
+            if not torch.equal(a, b)]
         if differing:
             self.problems.append(f"step {i}: the replay's {', '.join(differing)} differ from eager")
-        self._check_mixture(i, got_inputs, use, *before)
+        self._check_mixture(i, got_inputs, use, feeds, *before)
+        self.vectors.inputs(i, got_inputs, feeds, self.kinds)
         self.problems += _check_thoughts(self.bench, self.plan, self.logits, got, i, self.notes, first,
                                          eager.switch_mode)
+        self.vectors.thoughts(i, got, self.plan, self.hidden)
+        self.vectors.stepped(self.hidden)
         for j, r in enumerate(self.plan.soft.index):
             self.seen[self.kinds[r]].add(int(got.kinds[j]))
         self.tokens.copy_(self.logits.argmax(dim=1))
         self.tokens[self.plan.order] = got.tokens
 
-    def _check_mixture(self, i: int, inputs, use, ids, weights) -> None:
+    def _check_mixture(self, i: int, inputs, use, feeds, ids, weights) -> None:
         """Rows with a concept token: float64 ``sum_i w_i E[ids_i]`` within the rounding of
-        the embedding's dtype; every other row: its token's embedding, bitwise."""
+        the embedding's dtype (rows feeding a vector: vectors.py); every other row: its
+        token's embedding, bitwise."""
         weight = self.bench.weight
         tolerance = 2.0 ** -7 if weight.dtype == torch.bfloat16 else 1e-5
         error = (inputs.double() - R.mixture(weight, ids, weights)).abs()
         bound = tolerance * R.mixture(weight.abs(), ids, weights.abs()) + 1e-7
-        over = ((error > bound).any(dim=1) & use).cpu()
         plain = (inputs != self.bench.embedding(self.tokens)).any(dim=1) & ~use
+        use = use & ~feeds
+        over = ((error > bound).any(dim=1) & use).cpu()
         self.notes["compared"]["mixture"] += int(use.sum())
         worst = float(torch.where(use.unsqueeze(1), error, torch.zeros_like(error)).max())
         self.notes["max_error"]["mixture"] = max(self.notes["max_error"]["mixture"], worst)
@@ -202,6 +229,7 @@ class Replay:
             problems.append("no latent switch step wrote a maths token")
         if not self.unsorted:
             problems.append("no group drew its thinking samples over the unsorted vocabulary")
+        problems += self.vectors.verdict(self.kinds)
         return {"mode": "CUDA graph" if self.cuda else "torch.jit.trace", "batch": self.batch, "steps": steps,
                 "kinds_seen": {k: sorted(v) for k, v in seen.items()}, **notes, "problems": problems,
                 "pass": not problems}
@@ -214,7 +242,7 @@ def _check_thoughts(bench, plan, logits, result, step, notes, first, switch_mode
         kind, s = plan.kinds[r], plan.requests[r]
         ids, weights = result.ids[j], result.weights[j]
         total = float(weights.double().sum())
-        if abs(total - 1) > 1e-4:
+        if abs(total - 1) > 1e-4 and not bool(result.vector[j]):  # a vector step's weights: cosines
             problems.append(f"step {step} row {r} ({kind}): thought weights sum to {total:.6f}")
         z = logits[r]
         cuts = (s.temperature, s.top_k, s.top_p, s.min_p)
