@@ -45,9 +45,11 @@ ROW_KINDS: dict[str, dict | None] = {
     "model_end": dict(max_topk=10),  # its logits force the think-end token at a step
     # The vector input kind: latent steps, then explicit thinking once max_latent_steps
     # vectors were fed (the entropy rule kept out of the way: the bench's logits are random).
-    "latent_ridge": dict(method="latent", max_latent_steps=2, latent_entropy_threshold=100.0, max_topk=6),
+    # They return their trace: a vector step computes its nearest tokens only for a trace.
+    "latent_ridge": dict(method="latent", max_latent_steps=2, latent_entropy_threshold=100.0, max_topk=6,
+                         return_trace=True),
     "latent_none": dict(method="latent", projection="none", max_latent_steps=3, latent_entropy_threshold=100.0,
-                        max_topk=4),
+                        max_topk=4, return_trace=True),
 }
 # The rows of the vector input kind, and whether each feeds its hidden state as it is.
 VECTOR_KINDS = {"latent_ridge": False, "latent_none": True}
