@@ -104,6 +104,11 @@ class SoftRows:
     k_used: int  # the widest concept token of all
     index_tensor: torch.Tensor | None = None  # ``index`` on the batch's device
 
+    @property
+    def methods(self) -> frozenset[int]:
+        """The methods of the rows still thinking (answering rows have none)."""
+        return frozenset().union(*(g.methods for g in self.groups))
+
     def position_of(self) -> dict[int, int]:
         """Batch row -> its place in this order."""
         return {row: i for i, row in enumerate(self.index)}

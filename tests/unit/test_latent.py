@@ -158,6 +158,43 @@ def test_without_a_trace_a_vector_step_makes_no_pass_over_the_vocabulary_and_fee
     assert with_trace[0][0].vector.all()  # the first steps were vector steps
 
 
+def test_the_logits_hook_keeps_hidden_states_only_in_batches_with_a_row_feeding_vectors():
+    """An eager batch: its plan names its thinking rows' methods; with no latent row the hook
+    copies nothing, with one it keeps the hidden state of that row (and no other's)."""
+    from types import SimpleNamespace
+
+    from sglang_soft_thinking import runtime
+    from sglang_soft_thinking.hooks.hidden import _after_pruned_states
+    from sglang_soft_thinking.plan import BatchPlan
+    from sglang_soft_thinking.runtime import PLAN_ATTR
+
+    requests = [request_settings(method=CONCEPT, max_topk=2, think_end_ids=[39], seed=1),
+                request_settings(method=LATENT, max_topk=2, think_end_ids=[39], seed=2)]
+    table = latent_table(requests)
+    copies = []
+    store = table.store_hidden
+    table.store_hidden = lambda rows, hidden: copies.append(rows.tolist()) or store(rows, hidden)
+    rt = runtime.get()
+    saved = (rt.table, rt.forward_batch)
+    try:
+        rt.table = table
+        for rows_in_batch, kept in (([0], False), ([0, 1], True)):
+            soft = group_soft_rows(rows_in_batch, [requests[r] for r in rows_in_batch], VOCAB)
+            soft.index_tensor = torch.tensor(soft.index)
+            batch = SimpleNamespace(req_pool_indices=torch.tensor(rows_in_batch))
+            setattr(batch, PLAN_ATTR, BatchPlan(soft=soft))
+            rt.forward_batch = batch
+            hidden = torch.randn(len(rows_in_batch), HIDDEN)
+            before = table.hidden.clone()
+            with torch.no_grad():
+                _after_pruned_states((hidden, None, None, None, None, []), None, hidden)
+            assert torch.equal(table.hidden[0], before[0])  # a concept row's is never kept
+            assert torch.equal(table.hidden[1], hidden[1] if kept else before[1])
+            assert len(copies) == int(kept), copies  # a batch of concept rows makes no copy at all
+    finally:
+        rt.table, rt.forward_batch = saved
+
+
 def test_the_entropy_and_the_step_limit_end_the_latent_segment():
     w_in, w_out = weights(3)
     geometry = geometry_of(w_in, w_out)

@@ -11,7 +11,8 @@ SGLang 0.5.23:
 * ``LogitsProcessor._get_pruned_states`` (AFTER): the logits processor receives the last
   layer's final-norm hidden states and prunes them to the positions it computes logits
   for; the hook keeps, in the table, the row of each request that samples (decode: every
-  row; extend: each request's last position), for the rows whose method feeds vectors.
+  row; extend: each request's last position), for the rows whose method feeds vectors (an
+  eager batch whose thinking rows all feed mixtures keeps nothing).
   Device ops only and no branch on values (table.store_hidden), so it runs inside a
   captured decode graph, whose static ``req_pool_indices`` buffer it indexes; no second
   forward, no host wait. The hidden state is whole on every tensor-parallel rank: nothing
@@ -109,7 +110,7 @@ def _after_pruned_states(result, processor, hidden_states, *args, **kwargs):
         return result
     if plan is None:  # a batch SGLang built itself (graph capture): every row, branch-free
         table.store_hidden(rows, hidden)
-    elif plan.soft is not None:
+    elif plan.soft is not None and any(REGISTRY[m].input_kind == "vector" for m in plan.soft.methods):
         soft = plan.soft.index_tensor
         table.store_hidden(rows.index_select(0, soft), hidden.index_select(0, soft))
     return result
