@@ -326,22 +326,22 @@ def soft_thinking_off_reason(engine) -> str | None:
 
 
 def refuse_cpu_tensor_parallelism(engine_args: dict) -> None:
-    """Refuse ``--tp-size`` above 1 where SGLang cannot run it, before it starts ranks.
+    """Refuse ``--tp-size`` above 1 on the CPU stand-in, before it starts ranks.
 
-    On a machine without CUDA the plugin serves SGLang's CPU path a pure-torch stand-in
-    for ``sgl_kernel`` (sglang_soft_thinking.cpu.boot), which has no shared-memory
-    all-reduce; SGLang 0.5.23 then sets up NCCL for the ranks and each one fails with
-    "Expected a cuda device". Data parallelism (``--dp-size``) needs no all-reduce and works.
+    Stock ``sglang.launch_server`` with the plugin runs tensor parallelism on this CPU path
+    (sglang_soft_thinking.cpu.tensor_parallel builds SGLang's groups over gloo; checked by
+    tests/integration/test_tensor_parallel.py); this server's own start-up with several
+    ranks on a CPU is not tested, so it says where to go instead. Data parallelism
+    (``--dp-size``) is served here.
     """
     from sglang_soft_thinking.cpu import boot
 
     tp_size = engine_args.get("tp_size", 1)
     if tp_size > 1 and boot.is_active():
         raise EngineStartError(
-            f"--tp-size {tp_size}: tensor parallelism on a CPU needs SGLang's CPU kernels "
-            f"(sgl-kernel built for CPU, with its shared-memory all-reduce), which this "
-            f"environment does not have; use --dp-size for several ranks on a CPU, or a GPU "
-            f"machine for tensor parallelism")
+            f"--tp-size {tp_size}: tensor parallelism on a CPU is served by stock "
+            f"`python -m sglang.launch_server --tp-size {tp_size}` with the plugin, not by this server; "
+            f"use --dp-size for several ranks here, or a GPU machine")
 
 
 def bind_cpu_ranks(engine_args: dict) -> None:

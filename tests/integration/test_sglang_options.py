@@ -110,9 +110,9 @@ def test_an_option_soft_thinking_cannot_run_with_stops_the_start_with_a_clear_me
     assert "Traceback" not in result.stderr
 
 
-def test_tensor_parallelism_without_cpu_kernels_stops_the_start_with_a_clear_message():
-    # This machine runs SGLang's CPU path on the sgl_kernel stand-in (no shared-memory
-    # all-reduce): SGLang itself would fail in each rank with "Expected a cuda device".
+def test_tensor_parallelism_on_the_cpu_stand_in_stops_the_start_naming_what_serves_it():
+    # On the sgl_kernel stand-in, tensor parallelism is served by stock launch_server with
+    # the plugin (test_tensor_parallel.py); this server says so and stops before any rank.
     from sglang_soft_thinking.cpu import boot
 
     if not boot.is_active():
@@ -121,7 +121,7 @@ def test_tensor_parallelism_without_cpu_kernels_stops_the_start_with_a_clear_mes
             str(model_path()), "--max-total-tokens", "4096", "--tp-size", "2"]
     result = subprocess.run(args, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
-    assert "--tp-size 2: tensor parallelism on a CPU" in result.stderr
+    assert "--tp-size 2: tensor parallelism on a CPU is served by stock" in result.stderr
     assert "--dp-size" in result.stderr and "Traceback" not in result.stderr
 
 
