@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
-from sglang_soft_thinking.limits import DEFAULT_MAX_TOPK_LIMIT, max_topk_limit  # noqa: F401 (also read from here)
+from sglang_soft_thinking.limits import DEFAULT_MAX_TOPK_LIMIT, TopkWidth, max_topk_limit  # noqa: F401 (also read from here)
 from sglang_soft_thinking.methods import BY_NAME, NAMES, REGISTRY
 
 CUSTOM_PARAMS_KEY = "soft_thinking"
@@ -55,7 +55,7 @@ class _CoreParams(_Strict):
 
     enabled: bool = True
     method: Literal[NAMES] = "concept"
-    max_topk: int = Field(10, ge=1)
+    max_topk: TopkWidth = Field(10, ge=1)
     min_p: float = Field(0.001, ge=0, le=1)
     early_stopping_entropy_threshold: float = Field(0.01, ge=0)
     early_stopping_length_threshold: int = Field(256, ge=1)
@@ -83,14 +83,6 @@ class SoftThinkingParams(*reversed(_METHOD_PARAMS), _CoreParams):
         method = info.data.get("method", "concept")  # declared before noise, so checked first
         if value is not None and method in BY_NAME and not BY_NAME[method].accepts_noise:
             raise ValueError(f"noise applies to concept tokens, which {method} does not feed")
-        return value
-
-    @field_validator("max_topk")
-    @classmethod
-    def _max_topk_within_limit(cls, value: int) -> int:
-        limit = max_topk_limit()
-        if value > limit:
-            raise ValueError(f"must be at most {limit} (the server's limit)")
         return value
 
     @classmethod

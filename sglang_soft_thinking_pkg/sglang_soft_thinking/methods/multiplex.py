@@ -24,23 +24,16 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
-from sglang_soft_thinking.limits import max_topk_limit
+from sglang_soft_thinking.limits import TopkWidth
 from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, widen
 
 
 class MultiplexParams(BaseModel):
     # Independent draws merged into each thinking input (the paper's K), and how they are weighed.
-    width: int = Field(3, ge=1)
+    width: TopkWidth = Field(3, ge=1)
     merge: Literal["weighted", "uniform"] = "weighted"
-
-    @field_validator("width")
-    @classmethod
-    def _width_within_limit(cls, value: int) -> int:
-        if value > max_topk_limit():
-            raise ValueError(f"must be at most {max_topk_limit()} (the server's max_topk limit)")
-        return value
 
 
 UNIFORM = 1  # the index of "uniform" in MultiplexParams.merge, as its column holds it

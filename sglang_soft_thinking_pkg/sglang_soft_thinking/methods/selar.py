@@ -27,11 +27,11 @@ every method. ``selar_statistic`` and ``selar_polarity`` run the gate's other ru
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking import gate
-from sglang_soft_thinking.limits import max_topk_limit
+from sglang_soft_thinking.limits import TopkWidth
 from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, token_where
 
 # The authors' maths symbols (their get_math_symbols_ids), every token of each string:
@@ -59,15 +59,8 @@ class SelarParams(BaseModel):
     selar_statistic: gate.Statistic = "topk_entropy"
     selar_polarity: gate.Polarity = "above"
     # The tokens mixed and whose entropy is read (the authors' k), and the push's weight.
-    selar_topk: int = Field(3, ge=2)
+    selar_topk: TopkWidth = Field(3, ge=2)
     selar_push: float = Field(1.0, ge=0)
-
-    @field_validator("selar_topk")
-    @classmethod
-    def _topk_within_limit(cls, value: int) -> int:
-        if value > max_topk_limit():
-            raise ValueError(f"must be at most {max_topk_limit()} (the server's max_topk limit)")
-        return value
 
 
 class Selar(Method):

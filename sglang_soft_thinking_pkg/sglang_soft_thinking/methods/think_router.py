@@ -23,11 +23,11 @@ over the ``router_topk`` most likely tokens). Their defaults are ThinkRouter's.
 from __future__ import annotations
 
 import torch
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field
 
 from sglang_soft_thinking import concept as C
 from sglang_soft_thinking import gate
-from sglang_soft_thinking.limits import max_topk_limit
+from sglang_soft_thinking.limits import TopkWidth
 from sglang_soft_thinking.methods.base import Method, Thought, ThinkingView, token_where
 
 
@@ -38,14 +38,7 @@ class ThinkRouterParams(BaseModel):
     router_statistic: gate.Statistic = "p_max"
     router_polarity: gate.Polarity = "above"
     # The tokens whose normalised entropy the topk_entropy statistic reads.
-    router_topk: int = Field(3, ge=2)
-
-    @field_validator("router_topk")
-    @classmethod
-    def _topk_within_limit(cls, value: int) -> int:
-        if value > max_topk_limit():
-            raise ValueError(f"must be at most {max_topk_limit()} (the server's max_topk limit)")
-        return value
+    router_topk: TopkWidth = Field(3, ge=2)
 
 
 class ThinkRouter(Method):
