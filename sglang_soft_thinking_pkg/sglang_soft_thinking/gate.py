@@ -64,7 +64,6 @@ def mixes(value: torch.Tensor, threshold: torch.Tensor, polarity: torch.Tensor) 
     return torch.where(polarity == MIX_ABOVE, above, ~above)
 
 
-
 def decide(sorted_probs: torch.Tensor, keep: torch.Tensor, *, k: torch.Tensor, kind: torch.Tensor,
            threshold: torch.Tensor, polarity: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The gate on one step's rows: (mixes [N] bool, the top-k weights [N, W] and their
