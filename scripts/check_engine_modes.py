@@ -118,19 +118,46 @@ def generate_body(input_ids: list[int], soft: dict | None, max_new_tokens: int =
     return {"input_ids": input_ids, "sampling_params": sampling}
 
 
+async def _post(client: httpx.AsyncClient, body: dict) -> dict:
+    response = await client.post("/generate", json=body)
+    if response.status_code != 200 and VECTOR_RESUME_REFUSED in response.text:
+        return {"output_ids": [], "meta_info": {"finish_reason": {"type": "abort", "message": response.text}}}
+    response.raise_for_status()
+    return response.json()
+
+
 async def generate(base_url: str, bodies: list[dict], together: bool) -> list[dict]:
     """POST each body to ``/generate``: all at once, or one after another."""
     async with httpx.AsyncClient(base_url=base_url, timeout=900) as client:
-        async def one(body):
-            response = await client.post("/generate", json=body)
-            if response.status_code != 200 and VECTOR_RESUME_REFUSED in response.text:
-                return {"output_ids": [], "meta_info": {"finish_reason": {"type": "abort", "message": response.text}}}
-            response.raise_for_status()
-            return response.json()
-
         if together:
-            return list(await asyncio.gather(*(one(body) for body in bodies)))
-        return [await one(body) for body in bodies]
+            return list(await asyncio.gather(*(_post(client, body) for body in bodies)))
+        return [await _post(client, body) for body in bodies]
+
+
+async def generate_behind(base_url: str, ahead: list[dict], bodies: list[dict]) -> list[dict]:
+    """``bodies`` all at once, sent when every ``ahead`` request has written its first token
+    (they stream), so each of ``bodies`` has at most as many outputs as any ``ahead`` one for
+    as long as both run. SGLang retracts the request with the fewest outputs (then the longest
+    prompt) first, so this fixes which ones a retraction takes, whatever the arrival order over
+    HTTP. Returns the outputs of ``bodies``."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=900) as client:
+        started = [asyncio.Event() for _ in ahead]
+
+        async def stream(body: dict, first_token: asyncio.Event) -> None:
+            try:
+                async with client.stream("POST", "/generate", json={**body, "stream": True}) as response:
+                    response.raise_for_status()
+                    async for line in response.aiter_lines():
+                        if line.startswith("data:"):
+                            first_token.set()
+            finally:
+                first_token.set()
+
+        streams = [asyncio.ensure_future(stream(body, event)) for body, event in zip(ahead, started)]
+        await asyncio.gather(*(event.wait() for event in started))
+        outputs = await asyncio.gather(*(_post(client, body) for body in bodies))
+        await asyncio.gather(*streams)
+        return list(outputs)
 
 
 # --- comparison ----------------------------------------------------------------------

@@ -19,7 +19,7 @@ import time
 import pytest
 
 from scripts.check_engine_modes import (
-    PROMPTS, SOFT, Mode, generate, generate_body, output_mismatches, prompt_ids, soft_body,
+    PROMPTS, SOFT, Mode, generate, generate_behind, generate_body, output_mismatches, prompt_ids, soft_body,
 )
 from server_process import REPO_ROOT, ServerProcess, model_path, serving
 
@@ -52,13 +52,14 @@ def alone(default_server, prompts):
 
 
 def run_together(server: ServerProcess, prompts, extra: list[dict] = ()) -> list[dict]:
-    """The soft requests and some plain ones, all at once; returns the soft outputs.
+    """The soft requests (and ``extra``) at once, beside plain ones; returns the soft outputs.
 
-    The plain prompts are shorter: SGLang retracts the requests with the fewest outputs
-    and, among those, the longest prompts first, so the soft ones are retracted."""
+    The plain requests run first and have shorter prompts: SGLang retracts the requests
+    with the fewest outputs and, among those, the longest prompts first, so a retraction
+    always takes a soft request."""
     plain = [generate_body(p[:8], None, max_new_tokens=40) for p in prompts[:4]]
-    bodies = [soft_body(i, p) for i, p in enumerate(prompts)] + plain + list(extra)
-    return asyncio.run(generate(server.root_url, bodies, together=True))[:len(prompts)]
+    bodies = [soft_body(i, p) for i, p in enumerate(prompts)] + list(extra)
+    return asyncio.run(generate_behind(server.root_url, plain, bodies))[:len(prompts)]
 
 
 def assert_agree(outputs: list[dict], alone) -> None:

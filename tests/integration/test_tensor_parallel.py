@@ -17,7 +17,9 @@ import asyncio
 import httpx
 import pytest
 
-from scripts.check_engine_modes import METHODS, PROMPTS, SOFT, generate, generate_body, output_mismatches, prompt_ids, soft_body
+from scripts.check_engine_modes import (
+    METHODS, PROMPTS, SOFT, generate, generate_behind, generate_body, output_mismatches, prompt_ids, soft_body,
+)
 from server_process import serving
 
 # Faults on rank 1 only: seed -> (fault kind, what rank 1's log names). The error the client
@@ -61,12 +63,13 @@ def retractions(outputs: list[dict]) -> int:
 
 
 def test_a_retracted_soft_request_under_tp_2_follows_its_unretracted_run(tp_server, prompts):
-    """Six soft requests (every method) and four plain ones at once, retracted every few
+    """Six soft requests (every method) at once beside four plain ones, retracted every few
     steps, against each soft request alone on the same server (a lone request is never
-    retracted): equal kinds, concept tokens within the engine-mode tolerances."""
+    retracted): equal kinds, concept tokens within the engine-mode tolerances. The plain
+    requests start first, so every retraction takes a soft request (``generate_behind``)."""
     soft = [soft_body(i, p) for i, p in enumerate(prompts)]
     plain = [generate_body(p[:8], None, max_new_tokens=40) for p in prompts[:4]]
-    together = asyncio.run(generate(tp_server.root_url, soft + plain, together=True))[:len(prompts)]
+    together = asyncio.run(generate_behind(tp_server.root_url, plain, soft))
     alone = asyncio.run(generate(tp_server.root_url, soft, together=False))
     assert retractions(alone) == 0
     assert retractions(together) >= 3, "soft requests were retracted, some more than once"
