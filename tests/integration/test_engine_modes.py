@@ -14,7 +14,6 @@ import asyncio
 import re
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -196,8 +195,8 @@ REFUSED_AT_START = [
 
 def test_unsupported_modes_are_refused_at_start_up():
     """Stock launch_server with each option (all started at once): each stops with our
-    message naming the option, before SGLang's own checks of it, and quickly."""
-    started = time.monotonic()
+    message naming the option, before SGLang's own checks of it and before any rank loads
+    the model."""
     runs = [subprocess.Popen([sys.executable, "-m", "sglang.launch_server", "--model-path", str(model_path()),
                               "--max-total-tokens", "4096", "--port", "1", *flags],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -207,7 +206,7 @@ def test_unsupported_modes_are_refused_at_start_up():
         assert run.returncode != 0, flags
         assert "soft thinking cannot run with these SGLang options" in output, output[-2000:]
         assert option in output, output[-2000:]
-    assert time.monotonic() - started < 240
+        assert "Load weight begin" not in output, output[-2000:]
 
 
 @pytest.mark.parametrize("fields", [
