@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
                       model_validator)
 
-from sglang_soft_thinking.limits import DEFAULT_MAX_TOPK_LIMIT, TopkWidth, max_topk_limit  # noqa: F401 (also read from here)
+from sglang_soft_thinking.limits import TopkWidth
 from sglang_soft_thinking.methods import BY_NAME, NAMES, REGISTRY
 
 CUSTOM_PARAMS_KEY = "soft_thinking"

@@ -14,10 +14,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from sglang_soft_thinking.limits import max_topk_limit
 from sglang_soft_thinking.methods import REGISTRY
 from sglang_soft_thinking.methods.base import Geometry, Vocabulary, vocabulary_of
 from sglang_soft_thinking.mixing import Mixer
-from sglang_soft_thinking.params import max_topk_limit
 from sglang_soft_thinking.table import SoftThinkingTable
 
 logger = logging.getLogger(__name__)
